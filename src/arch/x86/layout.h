@@ -1,0 +1,43 @@
+/* Guest-physical memory layout of a popek x86-64 machine.
+ *
+ * Shaped like a PC so unmodified guests find what they expect:
+ * low RAM up to the EBDA, the legacy VGA/BIOS hole, RAM from 1 MiB,
+ * the 32-bit MMIO hole [3 GiB, 4 GiB) and the rest of RAM above 4 GiB. */
+#ifndef POPEK_ARCH_X86_LAYOUT_H
+#define POPEK_ARCH_X86_LAYOUT_H
+
+#define KiB(x) ((uint64_t)(x) << 10)
+#define MiB(x) ((uint64_t)(x) << 20)
+#define GiB(x) ((uint64_t)(x) << 30)
+
+/* Low memory, below 1 MiB. */
+#define LAYOUT_ZERO_PAGE        0x0000ULL   /* real-mode IVT and BIOS data area */
+#define LAYOUT_BDA_EBDA_SEG     0x040eULL   /* BDA word: EBDA segment (MP spec 1.4 §4) */
+#define LAYOUT_BDA_BASEMEM_KB   0x0413ULL   /* BDA word: base memory size in KiB */
+#define LAYOUT_BOOT_INFO        0x6000ULL   /* hvm_start_info / multiboot_info + memory map, 4 KiB */
+#define LAYOUT_BOOT_INFO_SIZE   0x1000ULL
+#define LAYOUT_CMDLINE          0x7000ULL   /* kernel command line, NUL-terminated */
+#define LAYOUT_CMDLINE_MAX      0x1000ULL   /* bytes, including the NUL */
+#define LAYOUT_EBDA_START       0x9fc00ULL  /* extended BIOS data area: MP floating pointer + table */
+#define LAYOUT_EBDA_SIZE        0x400ULL
+#define LAYOUT_LOW_RAM_END      LAYOUT_EBDA_START
+#define LAYOUT_VGA_HOLE_START   0xa0000ULL  /* legacy VGA and option ROMs: no RAM reported */
+#define LAYOUT_BIOS_START       0xf0000ULL  /* system BIOS area, reported reserved */
+#define LAYOUT_MPTABLE_START    0xf0000ULL  /* MP configuration table (floating pointer is in the EBDA) */
+#define LAYOUT_MPTABLE_MAX      0x8000ULL   /* 32 KiB; ACPI tables will take the upper half */
+#define LAYOUT_HIGH_RAM_START   0x100000ULL /* 1 MiB: kernels load here or above */
+
+/* The 32-bit MMIO hole: RAM that would sit here is moved above 4 GiB. */
+#define LAYOUT_MMIO_HOLE_START  GiB(3)
+#define LAYOUT_MMIO_HOLE_END    GiB(4)
+#define LAYOUT_IOAPIC_BASE      0xfec00000ULL
+#define LAYOUT_LAPIC_BASE       0xfee00000ULL
+/* KVM needs three pages for the real-mode TSS and one for the EPT identity
+ * map on Intel; both sit in the hole just below the BIOS ROM, as on QEMU. */
+#define LAYOUT_KVM_IDENTITY_MAP 0xfeffc000ULL
+#define LAYOUT_KVM_TSS          0xfeffd000ULL
+
+/* The smallest guest we accept: the low tables plus 1 MiB of kernel room. */
+#define LAYOUT_MIN_RAM          MiB(2)
+
+#endif
