@@ -14,6 +14,7 @@
 #define LAYOUT_ZERO_PAGE        0x0000ULL   /* real-mode IVT and BIOS data area */
 #define LAYOUT_BDA_EBDA_SEG     0x040eULL   /* BDA word: EBDA segment (MP spec 1.4 §4) */
 #define LAYOUT_BDA_BASEMEM_KB   0x0413ULL   /* BDA word: base memory size in KiB */
+#define LAYOUT_BOOT_GDT         0x0500ULL   /* flat GDT the 32-bit entry runs on (4 entries) */
 #define LAYOUT_BOOT_INFO        0x6000ULL   /* hvm_start_info / multiboot_info + memory map, 4 KiB */
 #define LAYOUT_BOOT_INFO_SIZE   0x1000ULL
 #define LAYOUT_CMDLINE          0x7000ULL   /* kernel command line, NUL-terminated */

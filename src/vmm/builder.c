@@ -1,0 +1,338 @@
+#include "vmm/builder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/loader.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/regs.h"
+#include "devices/console.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/post.h"
+#include "devices/serial.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+/* The built-in guest, linked in by scripts/embed-blob.sh. */
+extern const uint8_t builtin_guest_start[];
+extern const uint8_t builtin_guest_end[];
+
+struct kernel_image {
+	const char *name;     /* for messages */
+	uint8_t *data;        /* heap copy of a --kernel file, or NULL */
+	const uint8_t *bytes;
+	size_t size;
+};
+
+struct machine {
+	struct kvm kvm;
+	struct vm vm;
+	bool vm_created;
+	struct serial *uart;
+	struct console *console;
+	struct i8042 *kbc;
+	struct debug_exit *debug_exit;
+	struct post_port post;
+};
+
+/* Reads the whole kernel file: the loaders parse it from memory, and a
+ * private copy cannot change under them. */
+static int read_kernel(const char *path, uint64_t ram_size, struct kernel_image *k,
+		       char *err, size_t errlen)
+{
+	struct stat st;
+	size_t done = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "--kernel %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "--kernel %s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > ram_size) {
+		snprintf(err, errlen, "--kernel %s: %lld bytes do not fit in %llu MiB of guest memory",
+			 path, (long long)st.st_size, (unsigned long long)(ram_size >> 20));
+		close(fd);
+		return -E2BIG;
+	}
+	k->data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!k->data) {
+		snprintf(err, errlen, "--kernel %s: out of memory", path);
+		close(fd);
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, k->data + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "--kernel %s: read failed: %s", path,
+				 n < 0 ? strerror(errno) : "file shrank while read");
+			close(fd);
+			return -EIO;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	k->name = path;
+	k->bytes = k->data;
+	k->size = done;
+	return 0;
+}
+
+/* Guest-physical addresses the host CPU can map (CPUID 0x80000008 EAX[7:0]). */
+static unsigned guest_phys_bits(const struct kvm *kvm)
+{
+	const struct kvm_cpuid_entry2 *e = cpuid_find(kvm->supported_cpuid->entries,
+						       kvm->supported_cpuid->nent, 0x80000008, 0);
+
+	return e && (e->eax & 0xff) >= 32 ? e->eax & 0xff : 36;
+}
+
+static int check_config(const struct run_options *o, const struct kvm *kvm,
+			char *err, size_t errlen)
+{
+	struct guest_memory layout;
+	unsigned bits = guest_phys_bits(kvm);
+	unsigned max = kvm->max_vcpus < OPTIONS_MAX_CPUS ? kvm->max_vcpus : OPTIONS_MAX_CPUS;
+
+	if (o->cpus > max) {
+		snprintf(err, errlen, "--cpus %u: this host's KVM allows at most %u", o->cpus, max);
+		return -EINVAL;
+	}
+	if (guest_memory_layout(&layout, o->memory) ||
+	    guest_memory_end(&layout) > (1ULL << bits)) {
+		snprintf(err, errlen, "--memory %llu MiB: does not fit the %u-bit guest-physical address space",
+			 (unsigned long long)(o->memory >> 20), bits);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+static int attach_devices(struct machine *m, char *err, size_t errlen)
+{
+	struct vm *vm = &m->vm;
+	struct irq_line com1_irq;
+	struct serial_output out;
+	int ret;
+
+	m->console = console_create(STDIN_FILENO, STDOUT_FILENO, NULL, &vm->stopper);
+	if (!m->console)
+		goto nomem;
+	out = console_serial_output(m->console);
+	vm_irq_line(vm, SERIAL_COM1_IRQ, &com1_irq);
+	m->uart = serial_create(&com1_irq, &out);
+	m->kbc = i8042_create(&vm->stopper);
+	m->debug_exit = debug_exit_create(&vm->stopper);
+	if (!m->uart || !m->kbc || !m->debug_exit)
+		goto nomem;
+	console_attach_serial(m->console, m->uart);
+	post_port_init(&m->post);
+
+	ret = bus_register(&vm->pio, SERIAL_COM1_BASE, SERIAL_NR_PORTS, &serial_bus_ops, m->uart, "com1");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, m->kbc, "i8042");
+	if (!ret)
+		ret = bus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, m->kbc, "i8042");
+	if (!ret)
+		ret = bus_register(&vm->pio, DEBUG_EXIT_BASE, DEBUG_EXIT_NR_PORTS,
+				   &debug_exit_bus_ops, m->debug_exit, "debug-exit");
+	if (!ret)
+		ret = bus_register(&vm->pio, POST_PORT, POST_NR_PORTS, &post_bus_ops, &m->post, "post");
+	if (ret) {
+		snprintf(err, errlen, "device registration: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory creating devices");
+	return -ENOMEM;
+}
+
+static void detach_devices(struct machine *m)
+{
+	if (m->console)
+		console_stop(m->console);
+	if (m->uart)
+		serial_destroy(m->uart);
+	if (m->console)
+		console_destroy(m->console);
+	if (m->kbc)
+		i8042_destroy(m->kbc);
+	if (m->debug_exit)
+		debug_exit_destroy(m->debug_exit);
+}
+
+static int load_guest(struct machine *m, const struct kernel_image *k, const char *cmdline,
+		      char *err, size_t errlen)
+{
+	struct boot_entry entry;
+	char why[200];
+	int ret;
+
+	ret = kernel_load(&m->vm.mem, k->bytes, k->size, cmdline, NULL, &entry, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", k->name, why);
+		return ret;
+	}
+	ret = mptable_write(&m->vm.mem, m->vm.ncpus);
+	if (ret) {
+		snprintf(err, errlen, "MP table for %u CPUs: %s", m->vm.ncpus, strerror(-ret));
+		return ret;
+	}
+	ret = regs_write_boot_gdt(&m->vm.mem);
+	if (!ret)
+		ret = regs_set_boot_entry(m->vm.vcpus[0].fd, &entry);
+	if (ret) {
+		snprintf(err, errlen, "boot CPU state: %s", strerror(-ret));
+		return ret;
+	}
+	pr_info("%s: %s entry at 0x%x", k->name, boot_protocol_name(entry.protocol), entry.eip);
+	return 0;
+}
+
+/* Waits for the machine to stop, or for SIGINT/SIGTERM/SIGHUP to stop it. */
+static void wait_for_stop(struct vm *vm, int sigfd)
+{
+	struct pollfd fds[2] = {
+		{ .fd = vm->stop_eventfd, .events = POLLIN },
+		{ .fd = sigfd, .events = POLLIN },
+	};
+
+	while (vm_stop_reason(vm) == VM_STOP_NONE) {
+		if (poll(fds, sigfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				pr_warn("stopping the VM on signal %u", si.ssi_signo);
+				vm_request_stop(vm, VM_STOP_USER, POPEK_EXIT_SIGNAL);
+			}
+		}
+	}
+}
+
+static void log_stats(struct vm *vm)
+{
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+
+		pr_debug("vCPU %u: %llu exits (io %llu, mmio %llu, intr %llu, other %llu)", i,
+			 (unsigned long long)s->exits, (unsigned long long)s->io,
+			 (unsigned long long)s->mmio, (unsigned long long)s->intr,
+			 (unsigned long long)s->other);
+	}
+	pr_debug("unclaimed accesses: pio %llu reads, %llu writes; mmio %llu reads, %llu writes",
+		 (unsigned long long)atomic_load(&vm->pio.unclaimed_reads),
+		 (unsigned long long)atomic_load(&vm->pio.unclaimed_writes),
+		 (unsigned long long)atomic_load(&vm->mmio.unclaimed_reads),
+		 (unsigned long long)atomic_load(&vm->mmio.unclaimed_writes));
+}
+
+static int run_machine(struct machine *m, char *err, size_t errlen)
+{
+	sigset_t block;
+	int sigfd, ret;
+
+	/* The host's stop signals are read from a signalfd by this thread;
+	 * the vCPU and console threads inherit the mask and never see them. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	sigfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	ret = console_start(m->console);
+	if (ret) {
+		snprintf(err, errlen, "console: %s", strerror(-ret));
+		goto out;
+	}
+	ret = vm_start(&m->vm, err, errlen);
+	if (!ret)
+		wait_for_stop(&m->vm, sigfd);
+	vm_join(&m->vm);
+	console_stop(m->console);
+	log_stats(&m->vm);
+out:
+	if (sigfd >= 0)
+		close(sigfd);
+	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+	return ret;
+}
+
+int vmm_run(const struct run_options *o)
+{
+	struct kernel_image kernel = {
+		.name = "built-in guest",
+		.bytes = builtin_guest_start,
+		.size = (size_t)(builtin_guest_end - builtin_guest_start),
+	};
+	struct machine *m;
+	char err[512];
+	int status;
+
+	if (o->kernel && read_kernel(o->kernel, o->memory, &kernel, err, sizeof(err))) {
+		pr_err("%s", err);
+		return POPEK_EXIT_USAGE;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		pr_err("out of memory");
+		free(kernel.data);
+		return POPEK_EXIT_VMM_ERROR;
+	}
+	status = POPEK_EXIT_USAGE;
+	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)))
+		goto fail;
+	if (check_config(o, &m->kvm, err, sizeof(err)))
+		goto fail;
+	status = POPEK_EXIT_VMM_ERROR;
+	if (vm_create(&m->vm, &m->kvm, o->memory, o->cpus, err, sizeof(err)))
+		goto fail;
+	m->vm_created = true;
+	if (attach_devices(m, err, sizeof(err)))
+		goto fail;
+	if (load_guest(m, &kernel, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
+		status = POPEK_EXIT_USAGE;   /* the kernel file is the user's */
+		goto fail;
+	}
+	if (run_machine(m, err, sizeof(err)))
+		goto fail;
+
+	status = atomic_load(&m->vm.stop_status) & 0xff;
+	pr_info("VM stopped: %s, exit status %d", vm_stop_reason_name(vm_stop_reason(&m->vm)), status);
+	goto out;
+fail:
+	pr_err("%s", err);
+out:
+	detach_devices(m);
+	if (m->vm_created)
+		vm_destroy(&m->vm);
+	kvm_close(&m->kvm);
+	free(m);
+	free(kernel.data);
+	return status;
+}

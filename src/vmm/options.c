@@ -1,0 +1,149 @@
+#include "vmm/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/parse.h"
+
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_CMDLINE, OPT_VERSION };
+
+static const struct option run_longopts[] = {
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+void options_print_run_help(void *file)
+{
+	fprintf(file,
+		"Usage: popek run [OPTIONS]\n"
+		"Boot a virtual machine on KVM; without --kernel, the built-in guest.\n"
+		"\n"
+		"  --cpus N          virtual CPUs (default 1, at most what KVM allows and %d)\n"
+		"  --memory SIZE     guest RAM, with an optional K, M, G or T suffix (default 256M)\n"
+		"  --kernel FILE     an ELF kernel with a PVH entry note, or a multiboot kernel\n"
+		"  --cmdline STRING  the kernel command line\n"
+		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
+		"  -q, --quiet       only errors on stderr\n"
+		"  -h, --help        this text\n"
+		"      --version     the version of popek\n"
+		"\n"
+		"The serial console (COM1) is the terminal: Ctrl-A x quits.\n"
+		"Exit status: the guest's through the debug-exit port ((v << 1) | 1), 0 on\n"
+		"guest power-off or reset, 2 for bad options or files, 4 for a VMM or KVM\n"
+		"failure, 6 when the guest triple-faults, 8 when stopped by a host signal.\n",
+		OPTIONS_MAX_CPUS);
+}
+
+static int parse_cpus(const char *arg, struct run_options *o, char *err, size_t errlen)
+{
+	uint64_t v;
+	int ret = parse_uint(arg, 1, OPTIONS_MAX_CPUS, &v);
+
+	if (ret == -ERANGE) {
+		snprintf(err, errlen, "--cpus %s: must be between 1 and %d", arg, OPTIONS_MAX_CPUS);
+		return -1;
+	}
+	if (ret) {
+		snprintf(err, errlen, "--cpus %s: not a number", arg);
+		return -1;
+	}
+	o->cpus = (unsigned)v;
+	return 0;
+}
+
+static int parse_memory(const char *arg, struct run_options *o, char *err, size_t errlen)
+{
+	uint64_t v;
+	int ret = parse_size(arg, &v);
+
+	if (ret == -ERANGE) {
+		snprintf(err, errlen, "--memory %s: too large", arg);
+		return -1;
+	}
+	if (ret) {
+		snprintf(err, errlen, "--memory %s: not a size (examples: 512M, 4G)", arg);
+		return -1;
+	}
+	if (v < (2ULL << 20)) {
+		snprintf(err, errlen, "--memory %s: at least 2M is needed", arg);
+		return -1;
+	}
+	if (v & 0xfff) {
+		snprintf(err, errlen, "--memory %s: must be a multiple of 4K", arg);
+		return -1;
+	}
+	o->memory = v;
+	return 0;
+}
+
+enum options_result options_parse_run(int argc, char **argv, struct run_options *o,
+				      char *err, size_t errlen)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cpus = 1;
+	o->memory = OPTIONS_DEFAULT_MEMORY;
+	err[0] = '\0';
+
+	optind = 0;	/* full re-initialisation, so tests can parse repeatedly */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:vqh", run_longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CPUS:
+			if (parse_cpus(optarg, o, err, errlen))
+				return OPTIONS_ERROR;
+			break;
+		case OPT_MEMORY:
+			if (parse_memory(optarg, o, err, errlen))
+				return OPTIONS_ERROR;
+			break;
+		case OPT_KERNEL:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "--kernel: empty file name");
+				return OPTIONS_ERROR;
+			}
+			o->kernel = optarg;
+			break;
+		case OPT_CMDLINE:
+			o->cmdline = optarg;
+			break;
+		case 'v':
+			o->verbosity++;
+			break;
+		case 'q':
+			o->verbosity = -1;
+			break;
+		case 'h':
+			options_print_run_help(stdout);
+			return OPTIONS_EXIT_OK;
+		case OPT_VERSION:
+			printf("popek %s\n", POPEK_VERSION);
+			return OPTIONS_EXIT_OK;
+		case ':':
+			snprintf(err, errlen, "%s: needs a value", argv[optind - 1]);
+			return OPTIONS_ERROR;
+		default:
+			if (optopt && optopt < 256)
+				snprintf(err, errlen, "-%c: unknown option (see popek run --help)", optopt);
+			else
+				snprintf(err, errlen, "%s: unknown option (see popek run --help)",
+					 argv[optind - 1]);
+			return OPTIONS_ERROR;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "%s: unexpected argument (see popek run --help)", argv[optind]);
+		return OPTIONS_ERROR;
+	}
+	return OPTIONS_RUN;
+}
