@@ -5,7 +5,7 @@
 #include <string.h>
 
 static enum log_level current_level = LOG_WARN;
-static _Bool crlf;
+static _Atomic _Bool crlf;
 
 void log_set_crlf(_Bool on) { crlf = on; }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "arch/x86/cpuid.h"
@@ -114,17 +115,26 @@ static int check_config(const struct run_options *o, const struct kvm *kvm,
 	struct guest_memory layout;
 	unsigned bits = guest_phys_bits(kvm);
 	unsigned max = kvm->max_vcpus < OPTIONS_MAX_CPUS ? kvm->max_vcpus : OPTIONS_MAX_CPUS;
+	struct sysinfo si;
 
 	if (o->cpus > max) {
 		snprintf(err, errlen, "--cpus %u: this host's KVM allows at most %u", o->cpus, max);
 		return -EINVAL;
 	}
+	/* guest_memory_layout() caps RAM at 64 TiB; the CPU may allow less. */
 	if (guest_memory_layout(&layout, o->memory) ||
 	    guest_memory_end(&layout) > (1ULL << bits)) {
-		snprintf(err, errlen, "--memory %llu MiB: does not fit the %u-bit guest-physical address space",
-			 (unsigned long long)(o->memory >> 20), bits);
+		snprintf(err, errlen, "--memory %llu GiB: does not fit in this host's "
+			 "guest-physical address space (%u bits, at most 64 TiB)",
+			 (unsigned long long)(o->memory >> 30), bits);
 		return -E2BIG;
 	}
+	/* More than the host has is allowed (RAM is reserved lazily and the
+	 * balloon can take it back), but worth saying. */
+	if (sysinfo(&si) == 0 &&
+	    o->memory > ((uint64_t)si.totalram + si.totalswap) * si.mem_unit)
+		pr_warn("--memory %llu MiB is more than this host's RAM and swap: "
+			"the guest relies on overcommit", (unsigned long long)(o->memory >> 20));
 	return 0;
 }
 
@@ -334,5 +344,36 @@ out:
 	kvm_close(&m->kvm);
 	free(m);
 	free(kernel.data);
+	return status;
+}
+
+int vmm_dump_cpuid(unsigned ncpus)
+{
+	struct kvm kvm;
+	char err[256];
+	int status = POPEK_EXIT_OK;
+
+	if (kvm_open(&kvm, "/dev/kvm", err, sizeof(err))) {
+		pr_err("%s", err);
+		return POPEK_EXIT_USAGE;
+	}
+	unsigned max = kvm.supported_cpuid->nent + CPUID_EXTRA_ENTRIES;
+	struct kvm_cpuid_entry2 *out = calloc(max, sizeof(*out));
+
+	for (unsigned cpu = 0; out && cpu < ncpus; cpu++) {
+		int n = cpuid_build(kvm.supported_cpuid->entries, kvm.supported_cpuid->nent,
+				    cpu, ncpus, out, max);
+
+		for (int i = 0; i < n; i++)
+			printf("cpu %u leaf 0x%08x.%u eax=0x%08x ebx=0x%08x ecx=0x%08x edx=0x%08x\n",
+			       cpu, out[i].function, out[i].index, out[i].eax, out[i].ebx,
+			       out[i].ecx, out[i].edx);
+	}
+	if (!out) {
+		pr_err("out of memory");
+		status = POPEK_EXIT_VMM_ERROR;
+	}
+	free(out);
+	kvm_close(&kvm);
 	return status;
 }

@@ -8,4 +8,9 @@
 /* Returns the process exit status (see enum popek_exit_status). */
 int vmm_run(const struct run_options *opts);
 
+/* Prints the CPUID table each of ncpus vCPUs would get, one line per leaf
+ * ("cpu I leaf 0xFFFFFFFF.I eax=... ebx=... ecx=... edx=..."): what the
+ * guest should see, for comparing with what it does see. */
+int vmm_dump_cpuid(unsigned ncpus);
+
 #endif
