@@ -23,7 +23,9 @@ class Report:
                 continue
             m = re.match(r"cpu (\d+): (.*)$", line)
             if m:
-                self.cpus[int(m[1])] = dict(kv.split("=", 1) for kv in m[2].split())
+                # key=value pairs; a bare word (e.g. "no-response") maps to True
+                self.cpus[int(m[1])] = {kv.split("=", 1)[0]: (kv.split("=", 1) + [True])[1]
+                                        for kv in m[2].split()}
                 continue
             m = re.match(r"([a-z0-9-]+)=(.*)$", line)
             if m:
