@@ -261,6 +261,62 @@ static void log_stats(struct vm *vm)
 		 (unsigned long long)atomic_load(&vm->mmio.unclaimed_writes));
 }
 
+/* Resident, anonymous and proportional (Pss) KiB of this process: from
+ * /proc/self/smaps_rollup (an exact page-table walk), else /proc/self/status
+ * (VmRSS and RssAnon, per-CPU counters that can lag by a few pages; no Pss
+ * there, so pss = rss). 0 when unknown. */
+static void read_rss_kib(uint64_t *rss, uint64_t *anon, uint64_t *pss)
+{
+	char line[256];
+	bool rollup = true;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	unsigned long long v;
+
+	*rss = *anon = *pss = 0;
+	if (!f) {
+		rollup = false;
+		f = fopen("/proc/self/status", "re");
+	}
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, rollup ? "Rss: %llu kB" : "VmRSS: %llu kB", &v) == 1)
+			*rss = v;
+		else if (sscanf(line, rollup ? "Anonymous: %llu kB" : "RssAnon: %llu kB", &v) == 1)
+			*anon = v;
+		else if (rollup && sscanf(line, "Pss: %llu kB", &v) == 1)
+			*pss = v;
+	}
+	if (!rollup)
+		*pss = *rss;
+	fclose(f);
+}
+
+static unsigned long long kib_less(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* What the VMM itself costs: resident memory less the guest RAM pages it
+ * holds (see guest_memory_resident()). "private" counts only anonymous
+ * memory, leaving out file pages shared with the page cache (the binary,
+ * libc, ld.so); "pss" charges those shared pages in proportion to the
+ * processes mapping them. Guest RAM is private, so its Pss is its Rss.
+ * One line at info level when the VM has stopped. */
+static void log_memory(const struct vm *vm)
+{
+	uint64_t rss, anon, pss, guest;
+
+	if (log_get_level() < LOG_INFO)
+		return;
+	read_rss_kib(&rss, &anon, &pss);
+	guest = guest_memory_resident(&vm->mem) >> 10;
+	pr_info("memory: rss=%llu KiB guest-resident=%llu KiB vmm=%llu KiB "
+		"(private %llu KiB, pss %llu KiB)",
+		(unsigned long long)rss, (unsigned long long)guest, kib_less(rss, guest),
+		kib_less(anon, guest), kib_less(pss, guest));
+}
+
 static int run_machine(struct machine *m, char *err, size_t errlen)
 {
 	sigset_t block;
@@ -334,6 +390,7 @@ int vmm_run(const struct run_options *o)
 
 	status = atomic_load(&m->vm.stop_status) & 0xff;
 	pr_info("VM stopped: %s, exit status %d", vm_stop_reason_name(vm_stop_reason(&m->vm)), status);
+	log_memory(&m->vm);
 	goto out;
 fail:
 	pr_err("%s", err);

@@ -41,6 +41,12 @@ void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t le
 int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
 int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
 
+/* Bytes of guest RAM resident in host memory, i.e. what guest RAM adds to
+ * the process's RSS: the Rss of the mapping in /proc/self/smaps, or, when
+ * that is unreadable, mincore() over the mapping (which also counts
+ * zero-page mappings of pages only read). 0 when unmapped. */
+uint64_t guest_memory_resident(const struct guest_memory *mem);
+
 /* Highest guest-physical address of RAM plus one. */
 uint64_t guest_memory_end(const struct guest_memory *mem);
 

@@ -15,6 +15,11 @@ _Static_assert(sizeof(struct mpc_intsrc) == 8, "MP spec 1.4 Tables 4-10, 4-12");
 
 #define MP_ISA_BUS_ID 0
 #define MP_ISA_IRQS 16
+/* ISA IRQ 2 is the 8259 cascade and never raised; on a PC (and in KVM's
+ * default GSI routing) the PIT's IRQ 0 arrives on I/O APIC pin 2, so IRQ 2
+ * gets no entry and pin 2 is not claimed twice. */
+#define MP_ISA_INTSRCS (MP_ISA_IRQS - 1)
+#define MP_LINTSRCS 2             /* ExtINT on LINT0, NMI on LINT1 */
 #define MP_ALL_LAPICS 0xff
 /* A family 6 CPU; the features a guest might print: FPU, TSC, MSR, CX8, APIC. */
 #define MP_CPU_SIGNATURE ((6u << 8) | (0xfu << 4) | 0x1u)
@@ -30,20 +35,11 @@ static uint8_t mp_checksum(const void *p, size_t len)
 	return (uint8_t)-sum;
 }
 
-/* ISA IRQ 2 is the 8259 cascade and never raised; on a PC (and in KVM's
- * default GSI routing) the PIT's IRQ 0 arrives on I/O APIC pin 2, so IRQ 2
- * gets no entry and pin 2 is not claimed twice. */
-static unsigned mp_isa_irq_count(void)
-{
-	return MP_ISA_IRQS - 1;
-}
-
 static size_t mp_table_size(unsigned ncpus)
 {
 	return sizeof(struct mpc_table) + ncpus * sizeof(struct mpc_cpu) +
 	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-	       mp_isa_irq_count() * sizeof(struct mpc_intsrc) +
-	       2 * sizeof(struct mpc_intsrc);
+	       (MP_ISA_INTSRCS + MP_LINTSRCS) * sizeof(struct mpc_intsrc);
 }
 
 static uint8_t *mp_put_cpus(uint8_t *p, unsigned ncpus)
@@ -88,13 +84,13 @@ static uint8_t *mp_put_irqs(uint8_t *p, uint8_t ioapic_id)
 	unsigned irq;
 
 	for (irq = 0; irq < MP_ISA_IRQS; irq++) {
-		if (irq == 2)
+		if (irq == 2) /* the cascade: see MP_ISA_INTSRCS */
 			continue;
 		p = mp_put_intsrc(p, MP_INTSRC, MP_INT, (uint8_t)irq, ioapic_id,
 				  irq == 0 ? 2 : (uint8_t)irq);
 	}
 	/* Virtual wire mode: the 8259 reaches every CPU's LINT0 as ExtINT,
-	 * NMIs come in on LINT1 (MP spec 1.4 §3.6.2.2, Table 5-2 defaults). */
+	 * NMIs come in on LINT1 (MP spec 1.4 §3.6.2.2; entry format §4.3.5). */
 	p = mp_put_intsrc(p, MP_LINTSRC, MP_EXTINT, 0, MP_ALL_LAPICS, 0);
 	return mp_put_intsrc(p, MP_LINTSRC, MP_NMI, 0, MP_ALL_LAPICS, 1);
 }
@@ -107,7 +103,8 @@ static void mp_fill_table(uint8_t *base, unsigned ncpus, size_t len)
 		.spec = MPTABLE_SPEC_REV,
 		.oem = { 'P', 'O', 'P', 'E', 'K', ' ', ' ', ' ' },
 		.productid = { 'P', 'O', 'P', 'E', 'K', ' ', 'V', 'M', ' ', ' ', ' ', ' ' },
-		.oemcount = (uint16_t)(ncpus + 2 + mp_isa_irq_count() + 2),
+		/* CPUs, the bus, the I/O APIC, then the interrupt entries */
+		.oemcount = (uint16_t)(ncpus + 2 + MP_ISA_INTSRCS + MP_LINTSRCS),
 		.lapic = (uint32_t)LAYOUT_LAPIC_BASE,
 	};
 	struct mpc_bus bus = {
