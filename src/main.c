@@ -20,28 +20,32 @@ static void usage(FILE *f)
 		"  version   the version of popek\n");
 }
 
-static int cpuid_command(int argc, char **argv)
+/* Parses the options after the command word. Returns -1 to go on, or the
+ * exit status when --help/--version was printed or an option was wrong. */
+static int parse_options(int argc, char **argv, struct run_options *opts)
 {
-	struct run_options opts;
 	char err[256];
 
-	/* Same option parser as run, so --cpus means and checks the same. */
-	switch (options_parse_run(argc, argv, &opts, err, sizeof(err))) {
+	switch (options_parse_run(argc, argv, opts, err, sizeof(err))) {
 	case OPTIONS_EXIT_OK:
-		return 0;
+		return POPEK_EXIT_OK;
 	case OPTIONS_ERROR:
 		pr_err("%s", err);
 		return POPEK_EXIT_USAGE;
 	case OPTIONS_RUN:
 		break;
 	}
-	return vmm_dump_cpuid(opts.cpus);
+	if (opts->verbosity < 0)
+		log_set_level(LOG_ERROR);
+	else if (opts->verbosity > 0)
+		log_set_level(opts->verbosity >= 2 ? LOG_DEBUG : LOG_INFO);
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
 	struct run_options opts;
-	char err[256];
+	int status;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -49,30 +53,21 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
-		return 0;
+		return POPEK_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("popek %s\n", POPEK_VERSION);
-		return 0;
+		return POPEK_EXIT_OK;
 	}
-	if (!strcmp(argv[1], "cpuid"))
-		return cpuid_command(argc - 1, argv + 1);
-	if (strcmp(argv[1], "run")) {
+	if (strcmp(argv[1], "run") && strcmp(argv[1], "cpuid")) {
 		pr_err("%s: unknown command (see popek --help)", argv[1]);
 		return POPEK_EXIT_USAGE;
 	}
-	switch (options_parse_run(argc - 1, argv + 1, &opts, err, sizeof(err))) {
-	case OPTIONS_EXIT_OK:
-		return 0;
-	case OPTIONS_ERROR:
-		pr_err("%s", err);
-		return POPEK_EXIT_USAGE;
-	case OPTIONS_RUN:
-		break;
-	}
-	if (opts.verbosity < 0)
-		log_set_level(LOG_ERROR);
-	else
-		log_set_level(opts.verbosity >= 2 ? LOG_DEBUG : opts.verbosity == 1 ? LOG_INFO : LOG_WARN);
+	/* cpuid takes run's options, so --cpus means and checks the same. */
+	status = parse_options(argc - 1, argv + 1, &opts);
+	if (status >= 0)
+		return status;
+	if (!strcmp(argv[1], "cpuid"))
+		return vmm_dump_cpuid(opts.cpus);
 	return vmm_run(&opts);
 }
