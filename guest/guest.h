@@ -62,6 +62,8 @@ extern struct pvclock_vcpu_time_info pvclock_bsp;
 
 void NORETURN cpu_main(unsigned slot);
 
+#define COM1 0x3f8	/* the 16550A the report goes to */
+
 /* ---- lib.c ---- */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);

@@ -44,7 +44,6 @@ size_t strlen(const char *s)
 }
 
 /* ---- COM1 16550A ---- */
-#define COM1 0x3f8
 #define UART_FIFO_DEPTH 16
 
 bool quiet;

@@ -26,7 +26,7 @@ static struct line bsp_line;
 static u64 t_ring3, t_sipi, t_report;
 
 static struct {
-	bool nosmp, triple, exit_set, debug;
+	bool nosmp, triple, exit_set, debug, echo;
 	u64 exits;
 	u32 exit_value;
 	bool exits_set;
@@ -218,6 +218,8 @@ static void parse_cmdline(void)
 			opt.debug = true;
 		else if (token_is(t, n, "nosmp"))
 			opt.nosmp = true;
+		else if (token_is(t, n, "echo"))
+			opt.echo = true;
 		else if (token_is(t, n, "fault=triple"))
 			opt.triple = true;
 		else if (v && token_is(t, k, "exits") && parse_u64(v, vn, &num)) {
@@ -546,6 +548,41 @@ static void NORETURN finish(void)
 	spin_forever();
 }
 
+/* "echo": an interactive session on the serial console, for tests of the
+ * host terminal path. Reads COM1 by polling LSR.DR (no interrupts in
+ * ring 3), echoes each line back, and returns on the line "exit". */
+static void echo_loop(struct line *l)
+{
+	char buf[256];
+
+	line_start(l);
+	line_str(l, "echo: ready");
+	line_emit(l);
+	for (;;) {
+		size_t n = 0;
+
+		for (;;) {
+			while (!(inb(COM1 + 5) & 0x01))
+				cpu_relax();
+			char c = (char)inb(COM1);
+
+			if (c == '\r' || c == '\n') {
+				if (n)
+					break;
+				continue;
+			}
+			if (n < sizeof(buf))
+				buf[n++] = c;
+		}
+		line_start(l);
+		line_str(l, "echo: ");
+		line_strn(l, buf, n);
+		line_emit(l);
+		if (n == 4 && !memcmp(buf, "exit", 4))
+			return;
+	}
+}
+
 static void NORETURN bsp_main(void)
 {
 	struct line *l = &bsp_line;
@@ -706,6 +743,8 @@ static void NORETURN bsp_main(void)
 		}
 	}
 
+	if (opt.echo)
+		echo_loop(l);
 	if (opt.triple)
 		__asm__ volatile("ud2");	/* #UD -> zero-limit IDT -> triple fault */
 	finish();
