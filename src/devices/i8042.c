@@ -167,74 +167,66 @@ static void fill_rest(uint8_t *data, uint32_t len)
 		data[i] = 0xff;
 }
 
-static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data,
-			    uint32_t len)
+/* Both ports are one byte wide: a read of the data port (0x60) pops the
+ * output buffer, one of the command port (0x64) returns the status. */
+static void i8042_read(struct i8042 *kbc, bool cmd, uint64_t offset, uint8_t *data,
+		       uint32_t len)
 {
-	struct i8042 *kbc = opaque;
-
 	fill_rest(data, len);
 	if (offset) {
 		data[0] = 0xff;
 		return;
 	}
 	pthread_mutex_lock(&kbc->lock);
-	data[0] = outq_pop(kbc);
+	data[0] = cmd ? i8042_status(kbc) : outq_pop(kbc);
 	pthread_mutex_unlock(&kbc->lock);
+}
+
+static void i8042_data_read(void *opaque, uint64_t offset, uint8_t *data,
+			    uint32_t len)
+{
+	i8042_read(opaque, false, offset, data, len);
 }
 
 static void i8042_cmd_read(void *opaque, uint64_t offset, uint8_t *data,
 			   uint32_t len)
 {
-	struct i8042 *kbc = opaque;
-
-	fill_rest(data, len);
-	if (offset) {
-		data[0] = 0xff;
-		return;
-	}
-	pthread_mutex_lock(&kbc->lock);
-	data[0] = i8042_status(kbc);
-	pthread_mutex_unlock(&kbc->lock);
+	i8042_read(opaque, true, offset, data, len);
 }
 
-static void i8042_request_reset(struct i8042 *kbc)
+static void i8042_write(struct i8042 *kbc, bool cmd, uint64_t offset, const uint8_t *data,
+			uint32_t len)
 {
-	pr_debug("i8042: guest pulsed the reset line");
-	vm_stopper_request(&kbc->stopper, VM_STOP_RESET, 0);
+	bool reset;
+
+	if (offset || !len)
+		return;
+	pthread_mutex_lock(&kbc->lock);
+	kbc->last_was_cmd = cmd;
+	if (cmd) {
+		/* A new command abandons one still waiting for its data byte. */
+		kbc->pending_cmd = 0;
+		reset = i8042_command(kbc, data[0]);
+	} else {
+		reset = i8042_data(kbc, data[0]);
+	}
+	pthread_mutex_unlock(&kbc->lock);
+	if (reset) {
+		pr_debug("i8042: guest pulsed the reset line");
+		vm_stopper_request(&kbc->stopper, VM_STOP_RESET, 0);
+	}
 }
 
 static void i8042_data_write(void *opaque, uint64_t offset, const uint8_t *data,
 			     uint32_t len)
 {
-	struct i8042 *kbc = opaque;
-	bool reset;
-
-	if (offset || !len)
-		return;
-	pthread_mutex_lock(&kbc->lock);
-	kbc->last_was_cmd = false;
-	reset = i8042_data(kbc, data[0]);
-	pthread_mutex_unlock(&kbc->lock);
-	if (reset)
-		i8042_request_reset(kbc);
+	i8042_write(opaque, false, offset, data, len);
 }
 
 static void i8042_cmd_write(void *opaque, uint64_t offset, const uint8_t *data,
 			    uint32_t len)
 {
-	struct i8042 *kbc = opaque;
-	bool reset;
-
-	if (offset || !len)
-		return;
-	pthread_mutex_lock(&kbc->lock);
-	kbc->last_was_cmd = true;
-	/* A new command abandons one still waiting for its data byte. */
-	kbc->pending_cmd = 0;
-	reset = i8042_command(kbc, data[0]);
-	pthread_mutex_unlock(&kbc->lock);
-	if (reset)
-		i8042_request_reset(kbc);
+	i8042_write(opaque, true, offset, data, len);
 }
 
 const struct bus_ops i8042_data_ops = {

@@ -27,6 +27,7 @@ enum vm_stop_reason {
 	VM_STOP_DEBUG_EXIT,   /* isa-debug-exit write: status (v << 1) | 1 */
 	VM_STOP_USER,         /* Ctrl-A x or a signal on the host */
 	VM_STOP_SHUTDOWN,     /* triple fault (KVM_EXIT_SHUTDOWN) */
+	VM_STOP_PANIC,        /* the guest kernel panicked (pvpanic, console) */
 	VM_STOP_ERROR,        /* KVM internal/entry failure, or a VMM error */
 };
 

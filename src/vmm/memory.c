@@ -107,6 +107,30 @@ int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, u
 	return 0;
 }
 
+int guest_memory_zero(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = guest_memory_ptr(mem, gpa, len);
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+
+	if (!p)
+		return -EFAULT;
+	/* Only on the mapping guest_memory_init() made: MADV_DONTNEED means
+	 * "reads back as zeros" for private anonymous memory only. A memset
+	 * would instead fault in every page (the built-in guest's 5 MiB of
+	 * .bss and stacks: ~1300 page faults and 5 MiB of RSS at start-up). */
+	start = ((uintptr_t)p + page - 1) & ~(page - 1);
+	end = ((uintptr_t)p + len) & ~(page - 1);
+	if (mem->mapping && start < end &&
+	    madvise((void *)start, end - start, MADV_DONTNEED) == 0) {
+		memset(p, 0, start - (uintptr_t)p);
+		memset((void *)end, 0, (uintptr_t)p + len - end);
+		return 0;
+	}
+	memset(p, 0, len);
+	return 0;
+}
+
 uint64_t guest_memory_end(const struct guest_memory *mem)
 {
 	const struct guest_region *last;

@@ -185,6 +185,7 @@ const char *vm_stop_reason_name(enum vm_stop_reason reason)
 	case VM_STOP_DEBUG_EXIT: return "guest debug-exit";
 	case VM_STOP_USER: return "stopped from the host";
 	case VM_STOP_SHUTDOWN: return "guest triple fault";
+	case VM_STOP_PANIC: return "guest kernel panic";
 	case VM_STOP_ERROR: return "VMM or KVM error";
 	}
 	return "unknown";

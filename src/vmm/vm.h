@@ -22,6 +22,7 @@ enum popek_exit_status {
 	POPEK_EXIT_VMM_ERROR = 4,    /* KVM internal or entry failure, VMM failure */
 	POPEK_EXIT_TRIPLE_FAULT = 6, /* KVM_EXIT_SHUTDOWN */
 	POPEK_EXIT_SIGNAL = 8,       /* SIGINT, SIGTERM or SIGHUP on the host */
+	POPEK_EXIT_GUEST_PANIC = 10, /* the guest kernel panicked */
 };
 
 struct vm {

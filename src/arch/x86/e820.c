@@ -50,3 +50,15 @@ int e820_build(const struct guest_memory *mem, struct e820_entry *out, int max)
 			       mem->regions[i].gpa + mem->regions[i].size, E820_RAM);
 	return ret ? ret : map.n;
 }
+
+int e820_write(const struct guest_memory *mem, uint8_t *dst, size_t stride,
+	       void (*put)(uint8_t *dst, const struct e820_entry *e))
+{
+	struct e820_entry e820[E820_MAX_ENTRIES];
+	int n, i;
+
+	n = e820_build(mem, e820, E820_MAX_ENTRIES);
+	for (i = 0; i < n; i++)
+		put(dst + i * stride, &e820[i]);
+	return n;
+}

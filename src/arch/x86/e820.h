@@ -4,6 +4,7 @@
 #ifndef POPEK_ARCH_X86_E820_H
 #define POPEK_ARCH_X86_E820_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/memory.h"
@@ -26,5 +27,11 @@ struct e820_entry {
  * overlaps. Returns the number of entries, -ENOSPC when max is too small,
  * or -EINVAL when mem has no low region of at least LAYOUT_MIN_RAM. */
 int e820_build(const struct guest_memory *mem, struct e820_entry *out, int max);
+
+/* Writes the map for mem into dst in a boot protocol's format: entry i
+ * goes to dst + i * stride, encoded by put. Returns the number of entries
+ * or e820_build()'s error. */
+int e820_write(const struct guest_memory *mem, uint8_t *dst, size_t stride,
+	       void (*put)(uint8_t *dst, const struct e820_entry *e));
 
 #endif

@@ -290,7 +290,8 @@ static void elf_copy_segment(const struct guest_memory *mem, const struct elf_im
 	uint8_t *dst = guest_memory_ptr(mem, ph->paddr, ph->memsz);
 
 	memcpy(dst, elf->data + ph->offset, ph->filesz);
-	memset(dst + ph->filesz, 0, ph->memsz - ph->filesz);
+	/* The .bss: cannot fail, elf_check_load() checked the range. */
+	guest_memory_zero(mem, ph->paddr + ph->filesz, ph->memsz - ph->filesz);
 }
 
 static void extent_add(struct elf_extent *ext, uint64_t start, uint64_t end)

@@ -155,7 +155,8 @@ static int mb_load_aout(const struct guest_memory *mem, const uint8_t *image, si
 		return -ENOEXEC;
 	}
 	memcpy(dst, image + a.file_off, a.load_end - a.load);
-	memset(dst + (a.load_end - a.load), 0, a.bss_end - a.load_end);
+	/* The .bss: cannot fail, the range was checked above. */
+	guest_memory_zero(mem, a.load_end, a.bss_end - a.load_end);
 	*entry = hdr->entry_addr;
 	*ext = (struct elf_extent){ a.load, a.bss_end };
 	return 0;
@@ -215,26 +216,28 @@ int multiboot_load(const struct guest_memory *mem, const void *image, size_t siz
 #define MB_MODSTR_OFF  (MB_NAME_OFF + sizeof(MULTIBOOT_LOADER_NAME))
 _Static_assert(MB_MODSTR_OFF + 1 <= LAYOUT_BOOT_INFO_SIZE, "multiboot info must fit its page");
 
+/* §3.3: size is that of the rest of the entry. */
+static void mb_put_mmap_entry(uint8_t *dst, const struct e820_entry *e)
+{
+	struct multiboot_mmap_entry m = {
+		.size = sizeof(m) - sizeof(m.size),
+		.addr = e->addr,
+		.len = e->size,
+		.type = e->type,
+	};
+
+	memcpy(dst, &m, sizeof(m));
+}
+
 static int mb_write_mmap(const struct guest_memory *mem, uint8_t *page,
 			 struct multiboot_info *mbi, char *err, size_t errlen)
 {
-	struct e820_entry e820[E820_MAX_ENTRIES];
-	int n, i;
+	int n = e820_write(mem, page + MB_MMAP_OFF, sizeof(struct multiboot_mmap_entry),
+			   mb_put_mmap_entry);
 
-	n = e820_build(mem, e820, E820_MAX_ENTRIES);
 	if (n < 0) {
 		boot_errf(err, errlen, "cannot build the memory map");
 		return n;
-	}
-	for (i = 0; i < n; i++) {
-		struct multiboot_mmap_entry m = {
-			.size = sizeof(m) - sizeof(m.size),
-			.addr = e820[i].addr,
-			.len = e820[i].size,
-			.type = e820[i].type,
-		};
-
-		memcpy(page + MB_MMAP_OFF + i * sizeof(m), &m, sizeof(m));
 	}
 	mbi->mmap_addr = (uint32_t)(LAYOUT_BOOT_INFO + MB_MMAP_OFF);
 	mbi->mmap_length = (uint32_t)(n * sizeof(struct multiboot_mmap_entry));

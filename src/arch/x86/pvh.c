@@ -55,25 +55,22 @@ int pvh_find_entry(const struct elf_image *elf, uint32_t *entry, char *err, size
 	return ret;
 }
 
+static void pvh_put_memmap_entry(uint8_t *dst, const struct e820_entry *e)
+{
+	struct hvm_memmap_table_entry m = { .addr = e->addr, .size = e->size, .type = e->type };
+
+	memcpy(dst, &m, sizeof(m));
+}
+
 static int pvh_write_memmap(const struct guest_memory *mem, uint8_t *page,
 			    struct hvm_start_info *si, char *err, size_t errlen)
 {
-	struct e820_entry e820[E820_MAX_ENTRIES];
-	int n, i;
+	int n = e820_write(mem, page + PVH_MEMMAP_OFF, sizeof(struct hvm_memmap_table_entry),
+			   pvh_put_memmap_entry);
 
-	n = e820_build(mem, e820, E820_MAX_ENTRIES);
 	if (n < 0) {
 		boot_errf(err, errlen, "cannot build the memory map");
 		return n;
-	}
-	for (i = 0; i < n; i++) {
-		struct hvm_memmap_table_entry m = {
-			.addr = e820[i].addr,
-			.size = e820[i].size,
-			.type = e820[i].type,
-		};
-
-		memcpy(page + PVH_MEMMAP_OFF + i * sizeof(m), &m, sizeof(m));
 	}
 	si->memmap_paddr = LAYOUT_BOOT_INFO + PVH_MEMMAP_OFF;
 	si->memmap_entries = (uint32_t)n;
