@@ -18,148 +18,7 @@
 #include "arch/x86/multiboot.h"
 #include "vmm/memory.h"
 
-/* Crafted images: an ELF header and program header table at the start of
- * a buffer; the test puts segment contents and notes at their offsets. */
-#define IMG_MAX 0x4000
-
-struct seg {
-	uint32_t type;
-	uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-
-static void put_elf64(uint8_t *buf, uint16_t machine, uint64_t entry,
-		      const struct seg *segs, unsigned n)
-{
-	Elf64_Ehdr eh = {
-		.e_type = ET_EXEC,
-		.e_machine = machine,
-		.e_version = EV_CURRENT,
-		.e_entry = entry,
-		.e_phoff = sizeof(Elf64_Ehdr),
-		.e_ehsize = sizeof(Elf64_Ehdr),
-		.e_phentsize = sizeof(Elf64_Phdr),
-		.e_phnum = (uint16_t)n,
-	};
-	unsigned i;
-
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	memcpy(buf, &eh, sizeof(eh));
-	for (i = 0; i < n; i++) {
-		Elf64_Phdr ph = {
-			.p_type = segs[i].type,
-			.p_flags = PF_R | PF_X,
-			.p_offset = segs[i].offset,
-			.p_vaddr = segs[i].vaddr,
-			.p_paddr = segs[i].paddr,
-			.p_filesz = segs[i].filesz,
-			.p_memsz = segs[i].memsz,
-			.p_align = segs[i].align,
-		};
-
-		memcpy(buf + sizeof(eh) + i * sizeof(ph), &ph, sizeof(ph));
-	}
-}
-
-static void put_elf32(uint8_t *buf, uint16_t machine, uint64_t entry,
-		      const struct seg *segs, unsigned n)
-{
-	Elf32_Ehdr eh = {
-		.e_type = ET_EXEC,
-		.e_machine = machine,
-		.e_version = EV_CURRENT,
-		.e_entry = (uint32_t)entry,
-		.e_phoff = sizeof(Elf32_Ehdr),
-		.e_ehsize = sizeof(Elf32_Ehdr),
-		.e_phentsize = sizeof(Elf32_Phdr),
-		.e_phnum = (uint16_t)n,
-	};
-	unsigned i;
-
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS32;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	memcpy(buf, &eh, sizeof(eh));
-	for (i = 0; i < n; i++) {
-		Elf32_Phdr ph = {
-			.p_type = segs[i].type,
-			.p_flags = PF_R | PF_X,
-			.p_offset = (uint32_t)segs[i].offset,
-			.p_vaddr = (uint32_t)segs[i].vaddr,
-			.p_paddr = (uint32_t)segs[i].paddr,
-			.p_filesz = (uint32_t)segs[i].filesz,
-			.p_memsz = (uint32_t)segs[i].memsz,
-			.p_align = (uint32_t)segs[i].align,
-		};
-
-		memcpy(buf + sizeof(eh) + i * sizeof(ph), &ph, sizeof(ph));
-	}
-}
-
-static void put_elf(uint8_t *buf, bool is64, uint16_t machine, uint64_t entry,
-		    const struct seg *segs, unsigned n)
-{
-	if (is64)
-		put_elf64(buf, machine, entry, segs, n);
-	else
-		put_elf32(buf, machine, entry, segs, n);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-
-/* One note (gABI "Note Section") with name and desc padded to align;
- * returns its size. */
-static size_t put_note_aligned(uint8_t *p, const char *name, uint32_t type,
-			       const void *desc, uint32_t descsz, size_t align)
-{
-	uint32_t namesz = (uint32_t)strlen(name) + 1;
-	size_t off = 12;
-
-	put_u32(p, namesz);
-	put_u32(p + 4, descsz);
-	put_u32(p + 8, type);
-	memcpy(p + off, name, namesz);
-	off += (namesz + align - 1) & ~(align - 1);
-	memcpy(p + off, desc, descsz);
-	off += (descsz + align - 1) & ~(align - 1);
-	return off;
-}
-
-
-static void fill_pattern(uint8_t *p, size_t len, uint8_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (uint8_t)(seed + i * 7);
-}
-
-static bool is_pattern(const uint8_t *p, size_t len, uint8_t seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != (uint8_t)(seed + i * 7))
-			return false;
-	return true;
-}
-
-static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
+#include "image_builder.h"
 
 /* A multiboot header (§3.1.1) at p; with MULTIBOOT_AOUT_KLUDGE in flags
  * the five address fields follow. */
@@ -241,29 +100,6 @@ static size_t aout_kernel(uint8_t *buf, const struct mb_fields *f)
 	fill_pattern(buf, AOUT_SIZE, 0x44);
 	put_mb_header(buf + AOUT_HDR_OFF, MB_FLAGS | MULTIBOOT_AOUT_KLUDGE, f);
 	return AOUT_SIZE;
-}
-
-static struct guest_memory mem128;
-
-static int setup(void **state)
-{
-	(void)state;
-	return guest_memory_init(&mem128, MiB(128));
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	guest_memory_destroy(&mem128);
-	return 0;
-}
-
-static uint8_t *gptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
-{
-	uint8_t *p = guest_memory_ptr(mem, gpa, len);
-
-	assert_non_null(p);
-	return p;
 }
 
 static void poison(void)
@@ -658,21 +494,11 @@ static void test_header_beyond_8k(void **state)
 				     err, sizeof(err)), 0);
 }
 
-static void check_truncations(const uint8_t *buf, size_t size)
+static int load_kernel(const void *image, size_t size, char *err, size_t errlen)
 {
 	struct boot_entry out;
-	char err[256];
-	size_t len;
 
-	for (len = 0; len < size; len++) {
-		uint8_t *copy = test_malloc(len ? len : 1);
-
-		memcpy(copy, buf, len);
-		err[0] = 0;
-		assert_true(kernel_load(&mem128, copy, len, "", NULL, &out, err, sizeof(err)) < 0);
-		assert_true(strlen(err) > 0);
-		test_free(copy);
-	}
+	return kernel_load(&mem128, image, size, "", NULL, &out, err, errlen);
 }
 
 static void test_truncated(void **state)
@@ -681,11 +507,11 @@ static void test_truncated(void **state)
 	uint8_t buf[IMG_MAX];
 
 	(void)state;
-	check_truncations(buf, std_elf(buf));
+	check_truncations(buf, std_elf(buf), load_kernel);
 	/* load_end_addr covers up to AOUT_LOADLEN: cutting into the junk
 	 * after it is harmless, cutting before it is not. */
 	aout_kernel(buf, &f);
-	check_truncations(buf, AOUT_LOADLEN);
+	check_truncations(buf, AOUT_LOADLEN, load_kernel);
 }
 
 static void test_initrd_module(void **state)
@@ -797,5 +623,5 @@ int main(void)
 		cmocka_unit_test(test_random_corruption),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, mem128_setup, mem128_teardown);
 }
