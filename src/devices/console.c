@@ -15,7 +15,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "devices/panic_watch.h"
 #include "util/log.h"
+#include "vmm/vm.h"
 
 #define CONSOLE_READ_LEN 128
 
@@ -30,6 +32,8 @@ struct console {
 	pthread_t thread;
 	atomic_bool stopping;
 	atomic_bool out_dead;		/* out_fd failed: drop guest output */
+	struct panic_watch panic;	/* under the UART's lock, like all output */
+	atomic_bool guest_panicked;
 	/* Filtered input the UART has not taken yet. */
 	uint8_t pending[CONSOLE_READ_LEN + 1];
 	size_t pending_off, pending_len;
@@ -194,6 +198,20 @@ static void console_write(void *opaque, const uint8_t *buf, size_t len)
 	struct pollfd pfd = { .fd = con->out_fd, .events = POLLOUT };
 	ssize_t n;
 
+	switch (panic_watch_feed(&con->panic, buf, len)) {
+	case PANIC_BEGIN:
+		/* A reboot that follows (panic=N) still counts as a panic. */
+		atomic_store(&con->guest_panicked, true);
+		break;
+	case PANIC_END:
+		/* The kernel has said all it will and now spins forever. */
+		atomic_store(&con->guest_panicked, true);
+		vm_stopper_request(&con->stopper, VM_STOP_PANIC, POPEK_EXIT_GUEST_PANIC);
+		break;
+	case PANIC_NONE:
+		break;
+	}
+
 	while (len && !atomic_load(&con->out_dead)) {
 		n = write(con->out_fd, buf, len);
 		if (n > 0) {
@@ -224,6 +242,11 @@ static void console_wake(struct console *con)
 static void console_rx_space(void *opaque)
 {
 	console_wake(opaque);
+}
+
+bool console_guest_panicked(struct console *con)
+{
+	return atomic_load(&con->guest_panicked);
 }
 
 struct serial_output console_serial_output(struct console *con)
@@ -394,6 +417,8 @@ struct console *console_create(int in_fd, int out_fd, struct serial *serial,
 	con->escapes = in_fd >= 0 && isatty(in_fd);
 	atomic_init(&con->stopping, false);
 	atomic_init(&con->out_dead, false);
+	atomic_init(&con->guest_panicked, false);
+	panic_watch_init(&con->panic);
 	ignore_sigpipe();
 	return con;
 }

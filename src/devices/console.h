@@ -66,6 +66,11 @@ int console_start(struct console *con);
  * call when not started, and more than once. */
 void console_stop(struct console *con);
 
+/* Whether the guest printed a Linux kernel panic (devices/panic_watch.h).
+ * The console stops the VM with VM_STOP_PANIC when the panic message ends;
+ * a reset after the panic began should count as a panic too. */
+bool console_guest_panicked(struct console *con);
+
 /* Stops if needed and frees; the fds are not closed. */
 void console_destroy(struct console *con);
 
