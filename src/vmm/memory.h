@@ -37,12 +37,6 @@ void guest_memory_destroy(struct guest_memory *mem);
  * region, NULL otherwise (also on overflow). Use for every guest address. */
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
-/* Zeroes [gpa, gpa + len) of guest RAM (a kernel's .bss) without faulting
- * in its whole pages: those are dropped with MADV_DONTNEED and read back as
- * zeros, so they cost no time and no memory until the guest touches them.
- * -EFAULT when the range is not all RAM. */
-int guest_memory_zero(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
-
 /* Copies in or out of guest RAM; -EFAULT when the range is not all RAM. */
 int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
 int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);

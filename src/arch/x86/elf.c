@@ -290,8 +290,12 @@ static void elf_copy_segment(const struct guest_memory *mem, const struct elf_im
 	uint8_t *dst = guest_memory_ptr(mem, ph->paddr, ph->memsz);
 
 	memcpy(dst, elf->data + ph->offset, ph->filesz);
-	/* The .bss: cannot fail, elf_check_load() checked the range. */
-	guest_memory_zero(mem, ph->paddr + ph->filesz, ph->memsz - ph->filesz);
+	/* The .bss, zeroed here although fresh guest RAM reads as zeros:
+	 * faulting its pages in from the VMM (with THP, a few 2 MiB faults)
+	 * costs less CPU than the guest faulting them in one by one through
+	 * KVM's MMU when it clears or uses its .bss (measured: 3.8 vs 4.9 ms
+	 * for the built-in guest's 5 MiB), for at most the .bss in RSS. */
+	memset(dst + ph->filesz, 0, ph->memsz - ph->filesz);
 }
 
 static void extent_add(struct elf_extent *ext, uint64_t start, uint64_t end)
