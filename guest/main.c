@@ -543,7 +543,9 @@ static void NORETURN finish(void)
 	for (int i = 0; i < 64 && (inb(0x64) & 0x02); i++)
 		cpu_relax();
 	outb(0x64, 0xfe);
-	delay_us(50000);
+	/* A VMM resets synchronously, and a real KBC within microseconds:
+	 * still running after 1 ms means there is no i8042. */
+	delay_us(1000);
 	outb(0xf4, 0);		/* no i8042 (e.g. microvm): isa-debug-exit */
 	spin_forever();
 }
