@@ -19,8 +19,11 @@ struct cpu_state {
 
 static struct cpu_state cpus[GUEST_MAX_CPUS];
 static volatile int print_turn = -1, print_done = -1;
-static u64 work_buf[GUEST_MAX_CPUS][WORK_WORDS] __attribute__((aligned(4096)));
-static u64 verify_buf[WORK_WORDS] __attribute__((aligned(4096)));
+/* The workload buffers live in free RAM just past the image, not in .bss:
+ * nobody has to zero 4 MiB at boot, and only the CPUs that run touch
+ * theirs (each CPU fills its buffer before reading it). */
+static u64 (*work_buf)[WORK_WORDS];
+static u64 *verify_buf;
 static struct cpu_list cl;
 static struct line bsp_line;
 static u64 t_ring3, t_sipi, t_report;
@@ -596,6 +599,20 @@ static void NORETURN bsp_main(void)
 	serial_init();
 	clock_init();
 	t_ring3 = clock_to_ns(t0);
+
+	u64 work_base = ((u64)(uintptr_t)__image_end + 4095) & ~4095ULL;
+	u64 work_end = work_base + (GUEST_MAX_CPUS + 1) * sizeof(work_buf[0]);
+
+	if (!is_ram(work_base, work_end)) {
+		line_start(l);
+		line_str(l, "error: no RAM for the workload buffers at 0x");
+		line_hex(l, work_base, 0);
+		line_emit(l);
+		outb(0xf4, 1);		/* VMM exit status 3: the guest could not run */
+		spin_forever();
+	}
+	work_buf = (u64 (*)[WORK_WORDS])(uintptr_t)work_base;
+	verify_buf = work_buf[GUEST_MAX_CPUS];
 
 	u8 my_apic = lapic_id();
 	find_cpus(&cl, my_apic);
