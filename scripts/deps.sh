@@ -6,7 +6,7 @@ POPEK_BUILD_PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libcmo
 # Running every test: pytest, and the nested harness (QEMU's emulated
 # AMD-V, a Debian kernel for L1, busybox for its initramfs).
 POPEK_TEST_PACKAGES="python3-pytest qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
-	util-linux procps"
+	util-linux procps acpica-tools linux-image-cloud-amd64 lz4"
 # Benchmarks: callgrind counts instructions per exit.
 POPEK_BENCH_PACKAGES="valgrind qemu-system-x86"
 
