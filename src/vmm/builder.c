@@ -12,15 +12,18 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/loader.h"
 #include "arch/x86/mptable.h"
 #include "arch/x86/regs.h"
+#include "devices/acpi_pm.h"
 #include "devices/console.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/post.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -31,9 +34,10 @@
 extern const uint8_t builtin_guest_start[];
 extern const uint8_t builtin_guest_end[];
 
-struct kernel_image {
+/* A kernel or initrd image in host memory. */
+struct file_image {
 	const char *name;     /* for messages */
-	uint8_t *data;        /* heap copy of a --kernel file, or NULL */
+	uint8_t *data;        /* heap copy of a --kernel or --initrd file, or NULL */
 	const uint8_t *bytes;
 	size_t size;
 };
@@ -46,58 +50,72 @@ struct machine {
 	struct console *console;
 	struct i8042 *kbc;
 	struct debug_exit *debug_exit;
+	struct acpi_pm *acpi_pm;
+	struct pvpanic *pvpanic;
 	struct post_port post;
 };
 
-/* Reads the whole kernel file: the loaders parse it from memory, and a
- * private copy cannot change under them. */
-static int read_kernel(const char *path, uint64_t ram_size, struct kernel_image *k,
-		       char *err, size_t errlen)
+/* Reads a whole --kernel or --initrd file (opt names the option in
+ * messages): the loaders parse it from memory, and a private copy cannot
+ * change under them. A file larger than the guest's RAM cannot be loaded,
+ * so it is refused before anything is read. */
+static int read_file(const char *opt, const char *path, uint64_t ram_size,
+		     struct file_image *f, char *err, size_t errlen)
 {
 	struct stat st;
 	size_t done = 0;
-	int fd;
+	int fd, ret;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "--kernel %s: %s", path, strerror(errno));
-		return -errno;
+		ret = -errno;
+		snprintf(err, errlen, "%s %s: %s", opt, path, strerror(errno));
+		return ret;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "--kernel %s: not a regular file", path);
+		snprintf(err, errlen, "%s %s: not a regular file", opt, path);
 		close(fd);
 		return -EINVAL;
 	}
 	if ((uint64_t)st.st_size > ram_size) {
-		snprintf(err, errlen, "--kernel %s: %lld bytes do not fit in %llu MiB of guest memory",
-			 path, (long long)st.st_size, (unsigned long long)(ram_size >> 20));
+		snprintf(err, errlen, "%s %s: %lld bytes do not fit in %llu MiB of guest memory",
+			 opt, path, (long long)st.st_size, (unsigned long long)(ram_size >> 20));
 		close(fd);
 		return -E2BIG;
 	}
-	k->data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!k->data) {
-		snprintf(err, errlen, "--kernel %s: out of memory", path);
+	f->data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!f->data) {
+		snprintf(err, errlen, "%s %s: out of memory", opt, path);
 		close(fd);
 		return -ENOMEM;
 	}
 	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, k->data + done, (size_t)st.st_size - done);
+		ssize_t n = read(fd, f->data + done, (size_t)st.st_size - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "--kernel %s: read failed: %s", path,
+			snprintf(err, errlen, "%s %s: read failed: %s", opt, path,
 				 n < 0 ? strerror(errno) : "file shrank while read");
 			close(fd);
+			free(f->data);
+			f->data = NULL;
 			return -EIO;
 		}
 		done += (size_t)n;
 	}
 	close(fd);
-	k->name = path;
-	k->bytes = k->data;
-	k->size = done;
+	f->name = path;
+	f->bytes = f->data;
+	f->size = done;
 	return 0;
+}
+
+static void free_file(struct file_image *f)
+{
+	free(f->data);
+	f->data = NULL;
+	f->bytes = NULL;
 }
 
 /* Guest-physical addresses the host CPU can map (CPUID 0x80000008 EAX[7:0]). */
@@ -153,7 +171,9 @@ static int attach_devices(struct machine *m, char *err, size_t errlen)
 	m->uart = serial_create(&com1_irq, &out);
 	m->kbc = i8042_create(&vm->stopper);
 	m->debug_exit = debug_exit_create(&vm->stopper);
-	if (!m->uart || !m->kbc || !m->debug_exit)
+	m->acpi_pm = acpi_pm_create(&vm->stopper);
+	m->pvpanic = pvpanic_create(&vm->stopper);
+	if (!m->uart || !m->kbc || !m->debug_exit || !m->acpi_pm || !m->pvpanic)
 		goto nomem;
 	console_attach_serial(m->console, m->uart);
 	post_port_init(&m->post);
@@ -168,6 +188,12 @@ static int attach_devices(struct machine *m, char *err, size_t errlen)
 				   &debug_exit_bus_ops, m->debug_exit, "debug-exit");
 	if (!ret)
 		ret = bus_register(&vm->pio, POST_PORT, POST_NR_PORTS, &post_bus_ops, &m->post, "post");
+	if (!ret)
+		ret = bus_register(&vm->pio, ACPI_PM_BASE, ACPI_PM_NR_PORTS, &acpi_pm_bus_ops,
+				   m->acpi_pm, "acpi-pm");
+	if (!ret)
+		ret = bus_register(&vm->pio, PVPANIC_PORT, PVPANIC_NR_PORTS, &pvpanic_bus_ops,
+				   m->pvpanic, "pvpanic");
 	if (ret) {
 		snprintf(err, errlen, "device registration: %s", strerror(-ret));
 		return ret;
@@ -190,16 +216,40 @@ static void detach_devices(struct machine *m)
 		i8042_destroy(m->kbc);
 	if (m->debug_exit)
 		debug_exit_destroy(m->debug_exit);
+	if (m->acpi_pm)
+		acpi_pm_destroy(m->acpi_pm);
+	if (m->pvpanic)
+		pvpanic_destroy(m->pvpanic);
+	m->console = NULL;
+	m->uart = NULL;
+	m->kbc = NULL;
+	m->debug_exit = NULL;
+	m->acpi_pm = NULL;
+	m->pvpanic = NULL;
 }
 
-static int load_guest(struct machine *m, const struct kernel_image *k, const char *cmdline,
+static int load_guest(struct machine *m, const struct file_image *k,
+		      const struct file_image *initrd, const char *cmdline,
 		      char *err, size_t errlen)
 {
+	struct boot_module mod = { .data = initrd->bytes, .size = initrd->size };
+	struct acpi_config acpi = { .ncpus = m->vm.ncpus };
+	struct boot_args args = {
+		.cmdline = cmdline,
+		.initrd = initrd->bytes ? &mod : NULL,
+	};
 	struct boot_entry entry;
-	char why[200];
+	char why[256];
 	int ret;
 
-	ret = kernel_load(&m->vm.mem, k->bytes, k->size, cmdline, NULL, &entry, why, sizeof(why));
+	/* ACPI for OSes that look for it (SMP, interrupts, power-off); the
+	 * MP table below for those that do not. */
+	ret = acpi_write_tables(&m->vm.mem, &acpi, &args.rsdp_paddr, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "ACPI tables: %s", why);
+		return ret;
+	}
+	ret = kernel_load_args(&m->vm.mem, k->bytes, k->size, &args, &entry, why, sizeof(why));
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", k->name, why);
 		return ret;
@@ -209,14 +259,22 @@ static int load_guest(struct machine *m, const struct kernel_image *k, const cha
 		snprintf(err, errlen, "MP table for %u CPUs: %s", m->vm.ncpus, strerror(-ret));
 		return ret;
 	}
-	ret = regs_write_boot_gdt(&m->vm.mem);
+	ret = regs_write_boot_gdt(&m->vm.mem, entry.mode);
 	if (!ret)
 		ret = regs_set_boot_entry(m->vm.vcpus[0].fd, &entry);
 	if (ret) {
 		snprintf(err, errlen, "boot CPU state: %s", strerror(-ret));
 		return ret;
 	}
-	pr_info("%s: %s entry at 0x%x", k->name, boot_protocol_name(entry.protocol), entry.eip);
+	if (entry.mode == BOOT_MODE_LONG64)
+		pr_info("%s: %s 64-bit entry at 0x%llx, boot_params at 0x%llx", k->name,
+			boot_protocol_name(entry.protocol), (unsigned long long)entry.rip,
+			(unsigned long long)entry.rsi);
+	else
+		pr_info("%s: %s entry at 0x%x", k->name, boot_protocol_name(entry.protocol),
+			entry.eip);
+	if (initrd->bytes)
+		pr_info("%s: %zu bytes of initrd", initrd->name, initrd->size);
 	return 0;
 }
 
@@ -351,23 +409,28 @@ out:
 
 int vmm_run(const struct run_options *o)
 {
-	struct kernel_image kernel = {
+	struct file_image kernel = {
 		.name = "built-in guest",
 		.bytes = builtin_guest_start,
 		.size = (size_t)(builtin_guest_end - builtin_guest_start),
 	};
+	struct file_image initrd = { .name = NULL };
 	struct machine *m;
 	char err[512];
 	int status;
 
-	if (o->kernel && read_kernel(o->kernel, o->memory, &kernel, err, sizeof(err))) {
+	if ((o->kernel && read_file("--kernel", o->kernel, o->memory, &kernel, err, sizeof(err))) ||
+	    (o->initrd && read_file("--initrd", o->initrd, o->memory, &initrd, err, sizeof(err)))) {
 		pr_err("%s", err);
+		free_file(&kernel);
+		free_file(&initrd);
 		return POPEK_EXIT_USAGE;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		pr_err("out of memory");
-		free(kernel.data);
+		free_file(&kernel);
+		free_file(&initrd);
 		return POPEK_EXIT_VMM_ERROR;
 	}
 	status = POPEK_EXIT_USAGE;
@@ -381,10 +444,13 @@ int vmm_run(const struct run_options *o)
 	m->vm_created = true;
 	if (attach_devices(m, err, sizeof(err)))
 		goto fail;
-	if (load_guest(m, &kernel, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
-		status = POPEK_EXIT_USAGE;   /* the kernel file is the user's */
+	if (load_guest(m, &kernel, &initrd, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
+		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */
 		goto fail;
 	}
+	/* Both are in guest RAM now: give the host copies back. */
+	free_file(&kernel);
+	free_file(&initrd);
 	if (run_machine(m, err, sizeof(err)))
 		goto fail;
 
@@ -400,7 +466,8 @@ out:
 		vm_destroy(&m->vm);
 	kvm_close(&m->kvm);
 	free(m);
-	free(kernel.data);
+	free_file(&kernel);
+	free_file(&initrd);
 	return status;
 }
 

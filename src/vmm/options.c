@@ -7,12 +7,13 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_CMDLINE, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -29,7 +30,9 @@ void options_print_run_help(void *file)
 		"\n"
 		"  --cpus N          virtual CPUs (default 1, at most what KVM allows and %d)\n"
 		"  --memory SIZE     guest RAM, with an optional K, M, G or T suffix (default 256M)\n"
-		"  --kernel FILE     an ELF kernel with a PVH entry note, or a multiboot kernel\n"
+		"  --kernel FILE     a Linux bzImage, an ELF kernel with a PVH entry note,\n"
+		"                    or a multiboot kernel\n"
+		"  --initrd FILE     an initial ramdisk (the first module for PVH and multiboot)\n"
 		"  --cmdline STRING  the kernel command line\n"
 		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
 		"  -q, --quiet       only errors on stderr\n"
@@ -113,6 +116,13 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				return OPTIONS_ERROR;
 			}
 			o->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "--initrd: empty file name");
+				return OPTIONS_ERROR;
+			}
+			o->initrd = optarg;
 			break;
 		case OPT_CMDLINE:
 			o->cmdline = optarg;

@@ -14,6 +14,7 @@ struct run_options {
 	unsigned cpus;
 	uint64_t memory;          /* bytes */
 	const char *kernel;       /* NULL: the built-in guest */
+	const char *initrd;       /* NULL: none */
 	const char *cmdline;      /* NULL: empty */
 	int verbosity;            /* -v / -q */
 };

@@ -1,6 +1,7 @@
 """Bad user input: one clear line on stderr, a non-zero status, and no VM
 started (nothing from a guest on stdout)."""
 import os
+import struct
 
 import pytest
 
@@ -79,3 +80,97 @@ def test_help_and_version(popek):
     assert p.returncode == 0 and p.stdout.startswith("popek ")
     p = run([popek, "frobnicate"])
     assert p.returncode == USAGE and "unknown command" in p.stderr
+
+
+# A synthetic Linux bzImage (boot.rst "The Real-Mode Kernel Header"): the
+# header fields a loader reads, and a protected-mode kernel whose 64-bit
+# entry (load address + 0x200) checks boot_params.type_of_loader through
+# RSI, prints "64" on COM1 and exits through the debug-exit port with
+# 0x21 if RAX can hold a 64-bit value (long mode), 0x10 if RSI is wrong.
+ENTRY64 = bytes.fromhex(
+    "0fb68610020000"   # movzbl 0x210(%rsi),%eax
+    "3cff"             # cmp $0xff,%al
+    "7520"             # jne fail
+    "b036" "66baf803" "ee"  # mov $'6',%al; mov $0x3f8,%dx; out %al,(%dx)
+    "b034" "ee"        # mov $'4',%al; out
+    "b00a" "ee"        # mov $10,%al; out
+    "48b80000000001000000"  # movabs $0x100000000,%rax
+    "48c1e820"         # shr $32,%rax
+    "0420"             # add $0x20,%al
+    "e6f4" "f4"        # out %al,$0xf4; hlt
+    "b010" "e6f4" "f4")  # fail: mov $0x10,%al; out %al,$0xf4; hlt
+BZ_SETUP_SECTS = 3
+BZ_INIT_SIZE = 1 << 20
+BZ_STATUS_OK = ((0x21 << 1) | 1) & 0xff
+
+
+def bzimage(version=0x020f, cmdline_size=2047, xloadflags=0x3, magic=b"HdrS"):
+    setup = bytearray((BZ_SETUP_SECTS + 1) * 512)
+    kernel = bytearray(0x1000)
+    kernel[0x200:0x200 + len(ENTRY64)] = ENTRY64
+    setup[0x1f1] = BZ_SETUP_SECTS
+    struct.pack_into("<I", setup, 0x1f4, len(kernel) // 16)     # syssize
+    struct.pack_into("<H", setup, 0x1fe, 0xaa55)                # boot_flag
+    setup[0x200:0x202] = bytes([0xeb, 0x6a])                    # header ends at 0x26c
+    setup[0x202:0x206] = magic
+    struct.pack_into("<H", setup, 0x206, version)
+    setup[0x211] = 0x01                                         # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x22c, 0x7fffffff)            # initrd_addr_max
+    struct.pack_into("<I", setup, 0x230, 0x200000)              # kernel_alignment
+    setup[0x234] = 1                                            # relocatable_kernel
+    struct.pack_into("<H", setup, 0x236, xloadflags)
+    struct.pack_into("<I", setup, 0x238, cmdline_size)
+    struct.pack_into("<Q", setup, 0x258, 16 << 20)              # pref_address
+    struct.pack_into("<I", setup, 0x260, BZ_INIT_SIZE)          # init_size
+    return bytes(setup + kernel)
+
+
+def test_bzimage_control(popek, kvm, tmp_path):
+    """The unmodified synthetic bzImage boots, so each error below is about
+    what its case changed: entered in 64-bit mode with RSI = boot_params."""
+    k = tmp_path / "bzImage"
+    k.write_bytes(bzimage())
+    rd = tmp_path / "initrd"
+    rd.write_bytes(b"\x07" * 5000)
+    p = run([popek, "run", "--memory", "64M", "--kernel", k, "--initrd", rd,
+             "--cmdline", "console=ttyS0"], timeout=60)
+    assert p.returncode == BZ_STATUS_OK, (p.returncode, p.stdout, p.stderr)
+    assert "64" in p.stdout
+
+
+@pytest.mark.parametrize("image,args,needles", [
+    (bzimage()[:-100], [], ["bzImage truncated: setup says 6144 bytes, file has 6044"]),
+    (bzimage()[:0x240], [], ["bzImage truncated", "setup header ends at 0x26c"]),
+    (bzimage(magic=b"HdrX"), [], ["not a bzImage: no HdrS magic"]),
+    (bzimage(version=0x0205), [], ["bzImage protocol 2.05 is too old"]),
+    (bzimage(xloadflags=0), [], ["no 64-bit entry point"]),
+    (bzimage(cmdline_size=255), ["--cmdline", "x" * 300],
+     ["kernel command line is 300 bytes, this kernel takes at most 255"]),
+    (bzimage(), ["--memory", "16M"], ["pref_address 0x1000000", "more --memory"]),
+], ids=["truncated-kernel", "truncated-header", "magic", "old-protocol", "no-64-bit-entry",
+        "cmdline-size", "no-room"])
+def test_bad_bzimage(popek, kvm, tmp_path, image, args, needles):
+    k = tmp_path / "bzImage"
+    k.write_bytes(image)
+    expect_error(run([popek, "run", "--memory", "64M", "--kernel", k, *args]), str(k), *needles)
+
+
+def test_bad_initrd(popek, kvm, tmp_path):
+    k = tmp_path / "bzImage"
+    k.write_bytes(bzimage())
+    base = [popek, "run", "--memory", "64M", "--kernel", k]
+    expect_error(run([*base, "--initrd", "/nonexistent/initrd.img"]),
+                 "--initrd /nonexistent/initrd.img", "No such file")
+    expect_error(run([*base, "--initrd", "/etc"]), "--initrd /etc", "not a regular file")
+    expect_error(run([*base, "--initrd", ""]), "--initrd: empty")
+    # Larger than the guest's RAM: refused before it is read (sparse file).
+    big = tmp_path / "big.img"
+    with open(big, "wb") as f:
+        f.truncate(80 << 20)
+    expect_error(run([*base, "--initrd", big]), f"--initrd {big}",
+                 "do not fit in 64 MiB of guest memory")
+    # Fits the RAM, but neither above the kernel at 16 MiB nor below it.
+    mid = tmp_path / "mid.img"
+    with open(mid, "wb") as f:
+        f.truncate(50 << 20)
+    expect_error(run([*base, "--initrd", mid]), "initrd (50 MiB) does not fit below 0x4000000")

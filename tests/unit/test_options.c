@@ -26,6 +26,7 @@ static void test_defaults(void **state)
 	assert_int_equal(o.cpus, 1);
 	assert_int_equal(o.memory, 256ULL << 20);
 	assert_null(o.kernel);
+	assert_null(o.initrd);
 	assert_null(o.cmdline);
 }
 
@@ -36,16 +37,22 @@ static void test_values(void **state)
 
 	(void)state;
 	assert_int_equal(PARSE(&o, err, "--cpus", "4", "--memory", "3500M", "--kernel", "/k",
-			       "--cmdline", "a=1 b"), OPTIONS_RUN);
+			       "--initrd", "/i", "--cmdline", "a=1 b"), OPTIONS_RUN);
 	assert_int_equal(o.cpus, 4);
 	assert_int_equal(o.memory, 3500ULL << 20);
 	assert_string_equal(o.kernel, "/k");
+	assert_string_equal(o.initrd, "/i");
 	assert_string_equal(o.cmdline, "a=1 b");
 
 	assert_int_equal(PARSE(&o, err, "--memory=8G", "--cpus=2", "-v", "-v"), OPTIONS_RUN);
 	assert_int_equal(o.memory, 8ULL << 30);
 	assert_int_equal(o.cpus, 2);
 	assert_int_equal(o.verbosity, 2);
+	assert_null(o.initrd);
+
+	assert_int_equal(PARSE(&o, err, "--initrd=/boot/initrd.img"), OPTIONS_RUN);
+	assert_string_equal(o.initrd, "/boot/initrd.img");
+	assert_null(o.kernel);   /* the built-in guest gets it as its module */
 }
 
 static void expect_error(int ret, const char *err, const char *needle)
@@ -70,6 +77,8 @@ static void test_errors(void **state)
 	expect_error(PARSE(&o, err, "--memory", "4000001"), err, "multiple of 4K");
 	expect_error(PARSE(&o, err, "--memory", "99999999999T"), err, "too large");
 	expect_error(PARSE(&o, err, "--kernel", ""), err, "--kernel: empty");
+	expect_error(PARSE(&o, err, "--initrd", ""), err, "--initrd: empty");
+	expect_error(PARSE(&o, err, "--initrd"), err, "--initrd: needs a value");
 	expect_error(PARSE(&o, err, "--frobnicate"), err, "--frobnicate: unknown option");
 	expect_error(PARSE(&o, err, "-x"), err, "-x: unknown option");
 	expect_error(PARSE(&o, err, "--cpus"), err, "--cpus: needs a value");

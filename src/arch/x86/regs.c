@@ -9,6 +9,11 @@
 
 #define X86_CR0_PE     (1ULL << 0)
 #define X86_CR0_ET     (1ULL << 4)
+#define X86_CR0_NE     (1ULL << 5)
+#define X86_CR0_PG     (1ULL << 31)
+#define X86_CR4_PAE    (1ULL << 5)
+#define X86_EFER_LME   (1ULL << 8)
+#define X86_EFER_LMA   (1ULL << 10)
 #define X86_RFLAGS_RSV (1ULL << 1)   /* bit 1 always reads as 1 */
 
 /* Descriptor as in SDM vol. 3A §3.4.5, from base, limit and access/flags. */
@@ -19,12 +24,15 @@ static uint64_t gdt_entry(uint32_t base, uint32_t limit, uint16_t flags)
 	       (limit & 0x0000ffff);
 }
 
-int regs_write_boot_gdt(const struct guest_memory *mem)
+int regs_write_boot_gdt(const struct guest_memory *mem, enum boot_mode mode)
 {
 	/* Entries 0 and 1 stay null, as in Linux's boot GDT. */
 	uint64_t gdt[BOOT_GDT_TSS / 8 + 1] = { 0 };
 
-	gdt[BOOT_GDT_CODE32 / 8] = gdt_entry(0, 0xfffff, 0xc09b); /* G, D, P, code r/x accessed */
+	if (mode == BOOT_MODE_LONG64)  /* G, L (D clear, SDM §5.2.1), P, code r/x accessed */
+		gdt[BOOT_GDT_CODE / 8] = gdt_entry(0, 0xfffff, 0xa09b);
+	else                           /* G, D, P, code r/x accessed */
+		gdt[BOOT_GDT_CODE / 8] = gdt_entry(0, 0xfffff, 0xc09b);
 	gdt[BOOT_GDT_DATA32 / 8] = gdt_entry(0, 0xfffff, 0xc093); /* G, B, P, data r/w accessed */
 	gdt[BOOT_GDT_TSS / 8] = gdt_entry(0, 0x67, 0x008b);       /* P, 32-bit TSS busy */
 	return guest_memory_write(mem, LAYOUT_BOOT_GDT, gdt, sizeof(gdt));
@@ -45,7 +53,7 @@ int regs_set_boot_entry(int vcpu_fd, const struct boot_entry *entry)
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	sregs.cs = flat_segment(BOOT_GDT_CODE32, 0xb);
+	sregs.cs = flat_segment(BOOT_GDT_CODE, 0xb);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(BOOT_GDT_DATA32, 0x3);
 	sregs.tr = (struct kvm_segment){
 		.base = 0, .limit = 0x67, .selector = BOOT_GDT_TSS, .type = 0xb, .present = 1,
@@ -58,14 +66,36 @@ int regs_set_boot_entry(int vcpu_fd, const struct boot_entry *entry)
 	sregs.cr3 = 0;
 	sregs.cr4 = 0;
 	sregs.efer = 0;
+	if (entry->mode == BOOT_MODE_LONG64) {
+		/* A 64-bit code segment (SDM §5.2.1: L=1 needs D=0); the data
+		 * segments stay as they are, ignored in 64-bit mode. */
+		sregs.cs.l = 1;
+		sregs.cs.db = 0;
+		/* IA-32e mode is active once EFER.LME, CR4.PAE and CR0.PG
+		 * are all set (SDM vol. 3A "Initializing IA-32e Mode"); KVM
+		 * takes the resulting state, LMA included. CR0.NE for native
+		 * x87 error reporting, as every 64-bit OS sets it; caches on
+		 * (CD and NW clear, unlike the reset value). The TSS keeps its
+		 * 8-byte descriptor: only the cached TR matters at VM entry,
+		 * and the kernel loads its own GDT and TSS. */
+		sregs.cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE | X86_CR0_PG;
+		sregs.cr3 = entry->cr3;
+		sregs.cr4 = X86_CR4_PAE;
+		sregs.efer = X86_EFER_LME | X86_EFER_LMA;
+	}
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 
 	memset(&regs, 0, sizeof(regs));
-	regs.rip = entry->eip;
-	regs.rax = entry->eax;
-	regs.rbx = entry->ebx;
-	regs.rsi = entry->esi;
+	if (entry->mode == BOOT_MODE_LONG64) {
+		regs.rip = entry->rip;
+		regs.rsi = entry->rsi;
+	} else {
+		regs.rip = entry->eip;
+		regs.rax = entry->eax;
+		regs.rbx = entry->ebx;
+		regs.rsi = entry->esi;
+	}
 	regs.rflags = X86_RFLAGS_RSV;   /* IF=0 */
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;

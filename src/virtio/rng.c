@@ -1,0 +1,109 @@
+#include "virtio/rng.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "util/log.h"
+
+static ssize_t fill_getrandom(void *buf, size_t len)
+{
+	/* Flags 0: the urandom pool, which blocks only until the host's
+	 * pool is initialised, on the worker, never on a vCPU. */
+	return getrandom(buf, len, 0);
+}
+
+struct virtio_rng *virtio_rng_create(void)
+{
+	struct virtio_rng *rng = calloc(1, sizeof(*rng));
+
+	if (rng)
+		rng->fill = fill_getrandom;
+	return rng;
+}
+
+void virtio_rng_destroy(struct virtio_rng *rng)
+{
+	free(rng);
+}
+
+/* Fills up to VIRTIO_RNG_MAX_REQUEST bytes of the writable buffers; returns
+ * the bytes written. getrandom() may return fewer bytes than asked (a
+ * signal, more than 256 bytes): what it gave is used. */
+static uint32_t fill_request(struct virtio_rng *rng, struct virtq_req *req)
+{
+	struct iovec *iov = virtq_req_write_iov(req);
+	uint32_t done = 0;
+
+	for (unsigned i = 0; i < req->nwrite && done < VIRTIO_RNG_MAX_REQUEST; i++) {
+		size_t want = iov[i].iov_len, got = 0;
+
+		if (want > VIRTIO_RNG_MAX_REQUEST - done)
+			want = VIRTIO_RNG_MAX_REQUEST - done;
+		while (got < want) {
+			ssize_t n = rng->fill((uint8_t *)iov[i].iov_base + got, want - got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				pr_warn("virtio-rng: getrandom: %s", n < 0 ? strerror(errno) : "no bytes");
+				return done + (uint32_t)got;
+			}
+			got += (size_t)n;
+		}
+		done += (uint32_t)got;
+	}
+	return done;
+}
+
+static void rng_queue_ready(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_rng *rng = virtio_dev_opaque(d);
+	struct virtq *vq = virtio_dev_vq(d, q);
+	struct virtq_req *req;
+	bool pushed = false;
+	unsigned budget;
+
+	if (!vq)
+		return;
+	/* A guest adding buffers as fast as we fill them would keep the
+	 * worker (and the device lock) here for good: after a ring's worth,
+	 * come back through the kick eventfd instead. */
+	budget = vq->size;
+	/* About 16 KiB: on the heap, not the worker's stack. */
+	req = malloc(sizeof(*req));
+	if (!req) {
+		virtio_dev_needs_reset(d, "out of memory");
+		return;
+	}
+	while (virtq_pop(vq, req) > 0) {
+		/* §5.4.6: the driver MUST NOT place device-readable buffers;
+		 * readable parts are ignored, and a request with no writable
+		 * buffer is returned with length 0 rather than failing the
+		 * device. */
+		uint32_t n = req->nwrite ? fill_request(rng, req) : 0;
+
+		virtq_push(vq, req, n);
+		pushed = true;
+		rng->requests++;
+		rng->bytes += n;
+		if (--budget == 0) {
+			virtio_dev_kick(d, q);
+			break;
+		}
+	}
+	free(req);
+	if (pushed)
+		virtio_notify_queue(d, q);
+}
+
+const struct virtio_device_ops virtio_rng_ops = {
+	.name = "virtio-rng",
+	.device_id = VIRTIO_ID_RNG,
+	.features = 0,
+	.nqueues = 1,
+	.max_queue_size = VIRTIO_RNG_QUEUE_SIZE,
+	.config_size = 0,
+	.queue_ready = rng_queue_ready,
+};

@@ -1,0 +1,34 @@
+/* virtio-rng, the entropy device (virtio 1.2 §5.4): one queue of
+ * device-writable buffers the device fills with random bytes from the
+ * host's getrandom(). No feature bits, no configuration space.
+ *
+ * Wiring: virtio_pci_create(vm, bus, routing, &virtio_rng_ops, rng, ...)
+ * with rng from virtio_rng_create().
+ */
+#ifndef POPEK_VIRTIO_RNG_H
+#define POPEK_VIRTIO_RNG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "virtio/virtio.h"
+
+/* Bytes one request gets at most: a guest asking for more is served this
+ * much (§5.4.6.1 lets the device use less than the whole buffer), so one
+ * request costs the worker a bounded amount of host entropy and time. */
+#define VIRTIO_RNG_MAX_REQUEST  (64 * 1024)
+#define VIRTIO_RNG_QUEUE_SIZE   256
+
+struct virtio_rng {
+	/* Where the bytes come from: getrandom() by default; tests swap it.
+	 * Returns bytes written or -1 with errno, like getrandom(). */
+	ssize_t (*fill)(void *buf, size_t len);
+	unsigned long long requests, bytes;   /* statistics */
+};
+
+extern const struct virtio_device_ops virtio_rng_ops;
+
+struct virtio_rng *virtio_rng_create(void);
+void virtio_rng_destroy(struct virtio_rng *rng);
+
+#endif
