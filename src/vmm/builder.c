@@ -407,6 +407,52 @@ out:
 	return ret;
 }
 
+/* One boot: a fresh VM with its devices, the guest loaded, run until it
+ * stops, torn down. Returns the exit status; *restart says whether the
+ * guest reset and --on-reboot restart asks for another boot. */
+static int boot_once(struct machine *m, const struct run_options *o,
+		     const struct file_image *kernel, const struct file_image *initrd,
+		     bool *restart)
+{
+	enum vm_stop_reason reason;
+	char err[512];
+	int status = POPEK_EXIT_VMM_ERROR;
+
+	*restart = false;
+	if (vm_create(&m->vm, &m->kvm, o->memory, o->cpus, err, sizeof(err)))
+		goto fail;
+	m->vm_created = true;
+	if (attach_devices(m, err, sizeof(err)))
+		goto fail;
+	if (load_guest(m, kernel, initrd, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
+		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */
+		goto fail;
+	}
+	if (run_machine(m, err, sizeof(err)))
+		goto fail;
+
+	reason = vm_stop_reason(&m->vm);
+	status = atomic_load(&m->vm.stop_status) & 0xff;
+	/* Linux with panic=N reboots after a panic: still a panic. */
+	if (reason == VM_STOP_RESET && console_guest_panicked(m->console)) {
+		reason = VM_STOP_PANIC;
+		status = POPEK_EXIT_GUEST_PANIC;
+	}
+	*restart = reason == VM_STOP_RESET && o->on_reboot == ON_REBOOT_RESTART;
+	pr_info("VM stopped: %s, %s", vm_stop_reason_name(reason),
+		*restart ? "restarting" : "exiting");
+	log_memory(&m->vm);
+	goto out;
+fail:
+	pr_err("%s", err);
+out:
+	detach_devices(m);
+	if (m->vm_created)
+		vm_destroy(&m->vm);
+	m->vm_created = false;
+	return status;
+}
+
 int vmm_run(const struct run_options *o)
 {
 	struct file_image kernel = {
@@ -417,8 +463,10 @@ int vmm_run(const struct run_options *o)
 	struct file_image initrd = { .name = NULL };
 	struct machine *m;
 	char err[512];
+	bool restart;
 	int status;
 
+	/* The files are read once: a restart boots what the first boot did. */
 	if ((o->kernel && read_file("--kernel", o->kernel, o->memory, &kernel, err, sizeof(err))) ||
 	    (o->initrd && read_file("--initrd", o->initrd, o->memory, &initrd, err, sizeof(err)))) {
 		pr_err("%s", err);
@@ -429,42 +477,22 @@ int vmm_run(const struct run_options *o)
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		pr_err("out of memory");
-		free_file(&kernel);
-		free_file(&initrd);
-		return POPEK_EXIT_VMM_ERROR;
+		status = POPEK_EXIT_VMM_ERROR;
+		goto out;
 	}
-	status = POPEK_EXIT_USAGE;
-	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)))
-		goto fail;
-	if (check_config(o, &m->kvm, err, sizeof(err)))
-		goto fail;
-	status = POPEK_EXIT_VMM_ERROR;
-	if (vm_create(&m->vm, &m->kvm, o->memory, o->cpus, err, sizeof(err)))
-		goto fail;
-	m->vm_created = true;
-	if (attach_devices(m, err, sizeof(err)))
-		goto fail;
-	if (load_guest(m, &kernel, &initrd, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
-		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */
-		goto fail;
+	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) ||
+	    check_config(o, &m->kvm, err, sizeof(err))) {
+		pr_err("%s", err);
+		status = POPEK_EXIT_USAGE;
+		goto out;
 	}
-	/* Both are in guest RAM now: give the host copies back. */
-	free_file(&kernel);
-	free_file(&initrd);
-	if (run_machine(m, err, sizeof(err)))
-		goto fail;
-
-	status = atomic_load(&m->vm.stop_status) & 0xff;
-	pr_info("VM stopped: %s, exit status %d", vm_stop_reason_name(vm_stop_reason(&m->vm)), status);
-	log_memory(&m->vm);
-	goto out;
-fail:
-	pr_err("%s", err);
+	do
+		status = boot_once(m, o, &kernel, &initrd, &restart);
+	while (restart);
+	pr_info("exit status %d", status);
 out:
-	detach_devices(m);
-	if (m->vm_created)
-		vm_destroy(&m->vm);
-	kvm_close(&m->kvm);
+	if (m)
+		kvm_close(&m->kvm);
 	free(m);
 	free_file(&kernel);
 	free_file(&initrd);

@@ -7,13 +7,14 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -34,6 +35,7 @@ void options_print_run_help(void *file)
 		"                    or a multiboot kernel\n"
 		"  --initrd FILE     an initial ramdisk (the first module for PVH and multiboot)\n"
 		"  --cmdline STRING  the kernel command line\n"
+		"  --on-reboot WHAT  exit (default) or restart when the guest resets\n"
 		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
 		"  -q, --quiet       only errors on stderr\n"
 		"  -h, --help        this text\n"
@@ -42,7 +44,8 @@ void options_print_run_help(void *file)
 		"The serial console (COM1) is the terminal: Ctrl-A x quits.\n"
 		"Exit status: the guest's through the debug-exit port ((v << 1) | 1), 0 on\n"
 		"guest power-off or reset, 2 for bad options or files, 4 for a VMM or KVM\n"
-		"failure, 6 when the guest triple-faults, 8 when stopped by a host signal.\n",
+		"failure, 6 when the guest triple-faults, 8 when stopped by a host signal,\n"
+		"10 when the guest kernel panics.\n",
 		OPTIONS_MAX_CPUS);
 }
 
@@ -123,6 +126,16 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				return OPTIONS_ERROR;
 			}
 			o->initrd = optarg;
+			break;
+		case OPT_ON_REBOOT:
+			if (!strcmp(optarg, "exit")) {
+				o->on_reboot = ON_REBOOT_EXIT;
+			} else if (!strcmp(optarg, "restart")) {
+				o->on_reboot = ON_REBOOT_RESTART;
+			} else {
+				snprintf(err, errlen, "--on-reboot %s: must be exit or restart", optarg);
+				return OPTIONS_ERROR;
+			}
 			break;
 		case OPT_CMDLINE:
 			o->cmdline = optarg;

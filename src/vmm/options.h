@@ -10,12 +10,19 @@
 /* xAPIC IDs are 8 bits and the IOAPIC takes one: the MP table holds 254. */
 #define OPTIONS_MAX_CPUS 254
 
+/* What a guest reset does (i8042, ACPI reset register, 0xCF9). */
+enum on_reboot {
+	ON_REBOOT_EXIT,       /* end the run with status 0 (default) */
+	ON_REBOOT_RESTART,    /* boot the machine again in the same process */
+};
+
 struct run_options {
 	unsigned cpus;
 	uint64_t memory;          /* bytes */
 	const char *kernel;       /* NULL: the built-in guest */
 	const char *initrd;       /* NULL: none */
 	const char *cmdline;      /* NULL: empty */
+	enum on_reboot on_reboot;
 	int verbosity;            /* -v / -q */
 };
 

@@ -1,6 +1,9 @@
 """The built-in guest on this host's /dev/kvm: boots, SMP, memory sizes,
 exit statuses, and both kernel entry paths."""
 import re
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -81,3 +84,34 @@ def test_multiboot_kernel_file(popek, kvm, guest_dir):
              "--memory", "3500M", "--cmdline", "mb")
     assert p.returncode == 0, p.stderr
     check_report(p.stdout, cpus=2, memory=3500 * MiB, boot="multiboot", cmdline="mb")
+
+
+def test_on_reboot_restart_boots_again(popek, kvm):
+    # The built-in guest resets when done: with --on-reboot restart the
+    # machine boots again in the same process, until stopped from outside.
+    p = subprocess.Popen([str(popek), "run", "--on-reboot", "restart", "--cmdline", "quiet"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    seen = 0
+    deadline = time.monotonic() + 30
+    while seen < 3 and time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        seen += line.strip() == "popek-guest: done"
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert seen >= 3, (seen, err)
+    assert p.returncode == 8, err   # stopped by the signal
+
+
+def test_on_reboot_restart_still_exits_on_debug_exit(popek, kvm):
+    p = boot(popek, "--on-reboot", "restart", "--cmdline", "quiet exit=2")
+    assert p.returncode == 5, p.stderr
+    assert p.stdout.count("popek-guest: done") == 1
+
+
+def test_on_reboot_exit_is_default(popek, kvm):
+    p = boot(popek, "--on-reboot", "exit", "--cmdline", "quiet")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("popek-guest: done") == 1

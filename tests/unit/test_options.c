@@ -53,6 +53,12 @@ static void test_values(void **state)
 	assert_int_equal(PARSE(&o, err, "--initrd=/boot/initrd.img"), OPTIONS_RUN);
 	assert_string_equal(o.initrd, "/boot/initrd.img");
 	assert_null(o.kernel);   /* the built-in guest gets it as its module */
+	assert_int_equal(o.on_reboot, ON_REBOOT_EXIT);
+
+	assert_int_equal(PARSE(&o, err, "--on-reboot", "restart"), OPTIONS_RUN);
+	assert_int_equal(o.on_reboot, ON_REBOOT_RESTART);
+	assert_int_equal(PARSE(&o, err, "--on-reboot=exit"), OPTIONS_RUN);
+	assert_int_equal(o.on_reboot, ON_REBOOT_EXIT);
 }
 
 static void expect_error(int ret, const char *err, const char *needle)
@@ -83,6 +89,7 @@ static void test_errors(void **state)
 	expect_error(PARSE(&o, err, "-x"), err, "-x: unknown option");
 	expect_error(PARSE(&o, err, "--cpus"), err, "--cpus: needs a value");
 	expect_error(PARSE(&o, err, "stray"), err, "stray: unexpected argument");
+	expect_error(PARSE(&o, err, "--on-reboot", "reboot"), err, "--on-reboot reboot: must be exit or restart");
 }
 
 int main(void)
