@@ -25,6 +25,10 @@
 #include "devices/post.h"
 #include "devices/pvpanic.h"
 #include "devices/serial.h"
+#include "pci/pci.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
+#include "vmm/irq_routing.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "vmm/vcpu.h"
@@ -53,6 +57,12 @@ struct machine {
 	struct acpi_pm *acpi_pm;
 	struct pvpanic *pvpanic;
 	struct post_port post;
+	/* PCI and the virtio devices on it. */
+	struct pci_bus pci;
+	struct irq_routing routing;
+	bool pci_attached;
+	struct virtio_rng *rng;
+	struct virtio_pci *rng_pci;
 };
 
 /* Reads a whole --kernel or --initrd file (opt names the option in
@@ -204,8 +214,44 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The PCI bus and the virtio devices the options ask for. */
+static int attach_pci(struct machine *m, const struct run_options *o, char *err, size_t errlen)
+{
+	int ret = pci_attach(&m->vm, &m->pci, &m->routing, err, errlen);
+
+	if (ret)
+		return ret;
+	m->pci_attached = true;
+	if (o->rng) {
+		m->rng = virtio_rng_create();
+		if (!m->rng) {
+			snprintf(err, errlen, "virtio-rng: out of memory");
+			return -ENOMEM;
+		}
+		m->rng_pci = virtio_pci_create(&m->vm, &m->pci, &m->routing, &virtio_rng_ops,
+					       m->rng, err, errlen);
+		if (!m->rng_pci)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static void detach_devices(struct machine *m)
 {
+	/* The vCPUs are joined: nothing dispatches to PCI any more. The
+	 * virtio functions go first (they unbind ioeventfds on the VM fd),
+	 * then their backends, the bus and the routes. */
+	virtio_pci_destroy(m->rng_pci);
+	m->rng_pci = NULL;
+	if (m->rng)
+		virtio_rng_destroy(m->rng);
+	m->rng = NULL;
+	if (m->pci_attached) {
+		pci_bus_destroy(&m->pci);
+		irq_routing_destroy(&m->routing);
+		m->pci_attached = false;
+	}
+
 	if (m->console)
 		console_stop(m->console);
 	if (m->uart)
@@ -422,7 +468,7 @@ static int boot_once(struct machine *m, const struct run_options *o,
 	if (vm_create(&m->vm, &m->kvm, o->memory, o->cpus, err, sizeof(err)))
 		goto fail;
 	m->vm_created = true;
-	if (attach_devices(m, err, sizeof(err)))
+	if (attach_devices(m, err, sizeof(err)) || attach_pci(m, o, err, sizeof(err)))
 		goto fail;
 	if (load_guest(m, kernel, initrd, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
 		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */

@@ -7,7 +7,7 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -15,6 +15,8 @@ static const struct option run_longopts[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "no-rng", no_argument, NULL, OPT_NO_RNG },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -36,6 +38,7 @@ void options_print_run_help(void *file)
 		"  --initrd FILE     an initial ramdisk (the first module for PVH and multiboot)\n"
 		"  --cmdline STRING  the kernel command line\n"
 		"  --on-reboot WHAT  exit (default) or restart when the guest resets\n"
+		"  --rng, --no-rng   a virtio-rng entropy device fed by getrandom() (default on)\n"
 		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
 		"  -q, --quiet       only errors on stderr\n"
 		"  -h, --help        this text\n"
@@ -99,6 +102,7 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 	memset(o, 0, sizeof(*o));
 	o->cpus = 1;
 	o->memory = OPTIONS_DEFAULT_MEMORY;
+	o->rng = true;
 	err[0] = '\0';
 
 	optind = 0;	/* full re-initialisation, so tests can parse repeatedly */
@@ -136,6 +140,10 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				snprintf(err, errlen, "--on-reboot %s: must be exit or restart", optarg);
 				return OPTIONS_ERROR;
 			}
+			break;
+		case OPT_RNG:
+		case OPT_NO_RNG:
+			o->rng = c == OPT_RNG;
 			break;
 		case OPT_CMDLINE:
 			o->cmdline = optarg;

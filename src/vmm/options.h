@@ -3,6 +3,7 @@
 #ifndef POPEK_VMM_OPTIONS_H
 #define POPEK_VMM_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct run_options {
 	const char *initrd;       /* NULL: none */
 	const char *cmdline;      /* NULL: empty */
 	enum on_reboot on_reboot;
+	bool rng;                 /* virtio-rng (default on) */
 	int verbosity;            /* -v / -q */
 };
 
