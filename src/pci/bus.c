@@ -245,6 +245,7 @@ int pci_bus_init(struct pci_bus *bus, uint64_t mmio32_base, uint64_t mmio32_size
 	bus->mmio64_size = mmio64_size;
 	bus->irq_base = PCI_INTX_GSI_BASE;
 	atomic_init(&bus->cf8, 0);
+	atomic_init(&bus->rcr, 0);
 	atomic_init(&bus->unclaimed, 0);
 
 	pci_host_bridge_init(&bus->host_bridge);
@@ -273,7 +274,17 @@ void pci_bus_windows(const struct pci_bus *bus, struct pci_windows *w)
 		.ecam_base = bus->ecam_base, .ecam_size = bus->ecam_size,
 		.mmio32_base = bus->mmio32_base, .mmio32_size = bus->mmio32_size,
 		.mmio64_base = bus->mmio64_base, .mmio64_size = bus->mmio64_size,
+		.intx_gsi_base = bus->irq_base,
 	};
+}
+
+void pci_bus_set_stopper(struct pci_bus *bus, const struct vm_stopper *stopper)
+{
+	if (stopper)
+		bus->stopper = *stopper;
+	else
+		bus->stopper = (struct vm_stopper){ 0 };
+	atomic_store_explicit(&bus->rcr, 0, memory_order_relaxed);
 }
 
 int pci_mmio64_window(uint64_t ram_end, unsigned phys_bits, uint64_t *base, uint64_t *size)
@@ -457,6 +468,31 @@ void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t 
 
 /* --- 0xCF8/0xCFC: configuration mechanism #1 (PCI 3.0 §3.2.2.3.2) --- */
 
+/*
+ * 0xCF9 is not part of mechanism #1 but Intel's Reset Control Register,
+ * which shares the dword: PIIX3/PIIX4 "RCR" and ICH "RST_CNT", byte-wide.
+ * RST_CPU (bit 2) going to 1 resets the machine, SYS_RST (bit 1) and
+ * FULL_RST (bit 3) choose how hard; all three read back as written. A
+ * VM has one kind of reset, so every write with RST_CPU set stops it
+ * for a reset, as QEMU's PIIX and ICH9 do. Linux writes it with
+ * reboot=pci (BOOT_CF9_FORCE) and, as BOOT_CF9_SAFE once its 0xCF8 probe
+ * worked, after the ACPI reset register, keyboard controller, EFI and
+ * BIOS methods: it reads the register, writes SYS_RST, then SYS_RST |
+ * RST_CPU (| FULL_RST) (arch/x86/kernel/reboot.c). Past it there is only
+ * a triple fault.
+ */
+static bool rcr_access(const struct pci_bus *bus, uint64_t offset, uint32_t len)
+{
+	return offset == PCI_RCR_PORT - PCI_CF8_PORT && len == 1 && bus->stopper.stop;
+}
+
+static void rcr_write(struct pci_bus *bus, uint8_t v)
+{
+	atomic_store_explicit(&bus->rcr, v & PCI_RCR_MASK, memory_order_relaxed);
+	if (v & PCI_RCR_RST_CPU)
+		vm_stopper_request(&bus->stopper, VM_STOP_RESET, 0);
+}
+
 static bool cf8_decode(struct pci_bus *bus, uint64_t port_offset, unsigned *slot, unsigned *fn,
 		       uint32_t *reg)
 {
@@ -479,11 +515,14 @@ static void cf8_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len)
 	uint32_t reg;
 
 	memset(data, 0xff, len);
+	if (rcr_access(bus, offset, len)) {
+		data[0] = atomic_load_explicit(&bus->rcr, memory_order_relaxed);
+		return;
+	}
 	if (offset < 4) {
 		/* CONFIG_ADDRESS is a dword register: like QEMU, only a dword
-		 * access at 0xCF8 reaches it; byte and word accesses at
-		 * 0xCF8-0xCFB (0xCF9 is a chipset reset register elsewhere)
-		 * are not ours and read all-ones. */
+		 * access at 0xCF8 reaches it; other byte and word accesses at
+		 * 0xCF8-0xCFB are not ours and read all-ones. */
 		if (offset == 0 && len == 4) {
 			uint32_t v = atomic_load_explicit(&bus->cf8, memory_order_relaxed);
 
@@ -503,6 +542,10 @@ static void cf8_write(void *opaque, uint64_t offset, const uint8_t *data, uint32
 	unsigned slot, fn;
 	uint32_t reg;
 
+	if (rcr_access(bus, offset, len)) {
+		rcr_write(bus, data[0]);
+		return;
+	}
 	if (offset < 4) {
 		if (offset == 0 && len == 4) {
 			uint32_t v;

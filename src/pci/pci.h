@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "vmm/bus.h"
+#include "vmm/device.h"
 
 #define PCI_CONFIG_SPACE_SIZE   4096    /* PCIe extended configuration space */
 #define PCI_MAX_DEVICES         32
@@ -79,6 +80,15 @@
 #define PCI_CF8_ENABLE          0x80000000u
 #define PCI_CF8_PORT            0xcf8
 #define PCI_CF8_PORTS           8       /* 0xCF8-0xCFB address, 0xCFC-0xCFF data */
+
+/* 0xCF9, Intel's Reset Control Register (PIIX3/4 RCR, ICH RST_CNT): a
+ * byte register inside the 0xCF8 range, modelled once the bus has a
+ * stopper (pci_bus_set_stopper). */
+#define PCI_RCR_PORT            0xcf9
+#define PCI_RCR_SYS_RST         0x02    /* hard (system) rather than soft reset */
+#define PCI_RCR_RST_CPU         0x04    /* writing 1 resets */
+#define PCI_RCR_FULL_RST        0x08    /* full power cycle */
+#define PCI_RCR_MASK            (PCI_RCR_SYS_RST | PCI_RCR_RST_CPU | PCI_RCR_FULL_RST)
 
 /* Legacy INTx: slot s, pin p (1 = INTA) is wired to GSI
  * irq_base + (s + p - 1) % 4, the usual swizzle, on IOAPIC pins 16-19
@@ -149,6 +159,8 @@ struct pci_bus {
 	uint64_t mmio64_base, mmio64_size, mmio64_next;
 	uint64_t ecam_base, ecam_size;  /* where pci_attach put ECAM; 0: none */
 	_Atomic uint32_t cf8;         /* the CONFIG_ADDRESS latch */
+	_Atomic uint8_t rcr;          /* 0xCF9 as last written, & PCI_RCR_MASK */
+	struct vm_stopper stopper;    /* 0xCF9 resets through it; none: no RCR */
 	/* Config accesses (rare) take it for writing; BAR dispatch on the
 	 * exit path takes it for reading, so vCPUs never wait on each other. */
 	pthread_rwlock_t lock;
@@ -169,6 +181,7 @@ struct pci_windows {
 	uint64_t ecam_base, ecam_size;  /* 0 when ECAM is not attached */
 	uint64_t mmio32_base, mmio32_size;
 	uint64_t mmio64_base, mmio64_size;  /* size 0: no 64-bit window */
+	unsigned intx_gsi_base;             /* the _PRT's swizzle base (irq_base) */
 };
 
 /* --- devices --- */
@@ -220,6 +233,13 @@ void pci_bus_destroy(struct pci_bus *bus);
 void pci_host_bridge_init(struct pci_device *dev);
 
 void pci_bus_windows(const struct pci_bus *bus, struct pci_windows *w);
+
+/* Gives the bus the machine's reset line: a byte write to 0xCF9 with
+ * RST_CPU set then stops the VM with VM_STOP_RESET (status 0), and 0xCF9
+ * reads back what was written (& PCI_RCR_MASK). Copies *stopper; NULL
+ * takes it away (0xCF9 then reads all-ones and ignores writes). Call
+ * while the VM is built, before vCPUs run. */
+void pci_bus_set_stopper(struct pci_bus *bus, const struct vm_stopper *stopper);
 
 /* The 64-bit window for a machine whose RAM ends at ram_end with
  * phys_bits of guest-physical address: from ram_end (at least 4 GiB)

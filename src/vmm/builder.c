@@ -222,6 +222,8 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 	if (ret)
 		return ret;
 	m->pci_attached = true;
+	/* Linux on hardware-reduced ACPI reboots through port 0xCF9. */
+	pci_bus_set_stopper(&m->pci, &m->vm.stopper);
 	if (o->rng) {
 		m->rng = virtio_rng_create();
 		if (!m->rng) {
@@ -288,8 +290,20 @@ static int load_guest(struct machine *m, const struct file_image *k,
 	char why[256];
 	int ret;
 
-	/* ACPI for OSes that look for it (SMP, interrupts, power-off); the
-	 * MP table below for those that do not. */
+	if (m->pci_attached) {
+		struct pci_windows w;
+
+		pci_bus_windows(&m->pci, &w);
+		acpi.pci = true;
+		acpi.pci_windows = (struct acpi_pci_windows){
+			.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
+			.mmio32_base = w.mmio32_base, .mmio32_size = w.mmio32_size,
+			.mmio64_base = w.mmio64_base, .mmio64_size = w.mmio64_size,
+			.intx_gsi_base = w.intx_gsi_base,
+		};
+	}
+	/* ACPI for OSes that look for it (SMP, interrupts, PCI, power-off);
+	 * the MP table below for those that do not. */
 	ret = acpi_write_tables(&m->vm.mem, &acpi, &args.rsdp_paddr, why, sizeof(why));
 	if (ret) {
 		snprintf(err, errlen, "ACPI tables: %s", why);

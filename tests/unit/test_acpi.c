@@ -17,6 +17,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/layout.h"
 #include "devices/acpi_pm.h"
+#include "pci/pci.h"
 #include "vmm/memory.h"
 
 static struct guest_memory mem;
@@ -127,10 +128,11 @@ static const uint8_t *check_table(uint64_t gpa, const char *sig, uint8_t revisio
 }
 
 struct tables {
-	uint64_t rsdp, xsdt, fadt, madt, dsdt;
+	uint64_t rsdp, xsdt, fadt, madt, mcfg, dsdt;
 	const struct acpi_fadt *f;
 	const uint8_t *m;
 	const uint8_t *d;
+	const uint8_t *mc;          /* NULL: no MCFG */
 };
 
 static void walk(uint64_t rsdp_paddr, struct tables *tb)
@@ -154,6 +156,8 @@ static void walk(uint64_t rsdp_paddr, struct tables *tb)
 			tb->fadt = t;
 		else if (!memcmp(h, "APIC", 4))
 			tb->madt = t;
+		else if (!memcmp(h, "MCFG", 4) && !tb->mcfg)
+			tb->mcfg = t;
 		else
 			fail_msg("unexpected table %.4s in the XSDT", (const char *)h);
 	}
@@ -163,6 +167,8 @@ static void walk(uint64_t rsdp_paddr, struct tables *tb)
 	tb->m = check_table(tb->madt, "APIC", 5);
 	tb->dsdt = tb->f->x_dsdt;
 	tb->d = check_table(tb->dsdt, "DSDT", 2);
+	if (tb->mcfg)
+		tb->mc = check_table(tb->mcfg, "MCFG", 1);
 }
 
 static void test_rsdp(void **state)
@@ -236,7 +242,8 @@ static void test_fadt(void **state)
 	assert_true(f->flags & (1u << 10));            /* RESET_REG_SUP */
 	assert_true(f->flags & (1u << 4));             /* no fixed power button */
 	assert_true(f->flags & (1u << 5));             /* no fixed sleep button */
-	assert_int_equal(f->iapc_boot_arch, (1u << 2) | (1u << 3)); /* no VGA, no MSI */
+	/* no VGA, no MSI (no PCI), no CMOS RTC */
+	assert_int_equal(f->iapc_boot_arch, (1u << 2) | (1u << 3) | (1u << 5));
 	check_io_gas(&f->reset_reg, ACPI_PM_BASE + 2);
 	assert_int_equal(f->reset_value, ACPI_PM_RESET_VALUE);
 	check_io_gas(&f->sleep_control_reg, ACPI_PM_BASE + 0);
@@ -469,6 +476,8 @@ static void dump_all(const char *dir, const struct tables *tb)
 	dump(dir, "facp.dat", tb->fadt);
 	dump(dir, "apic.dat", tb->madt);
 	dump(dir, "xsdt.dat", tb->xsdt);
+	if (tb->mcfg)
+		dump(dir, "mcfg.dat", tb->mcfg);
 }
 
 static void test_iasl_disassembly(void **state)
@@ -688,6 +697,418 @@ static void test_sb_devices_hook(void **state)
 	assert_int_equal(acpi_write_tables(&mem, &cfg, &rsdp, err, sizeof(err)), -EINVAL);
 }
 
+/* --- PCI --- */
+
+#define W64_BASE GiB(64)
+#define W64_SIZE GiB(64)
+
+/* A bus as pci_attach() leaves it: layout.h's 32-bit window and ECAM. */
+static void pci_bus_setup(struct pci_bus *bus, uint64_t mmio64_base, uint64_t mmio64_size)
+{
+	assert_int_equal(pci_bus_init(bus, LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE,
+				      mmio64_base, mmio64_size), 0);
+	bus->ecam_base = LAYOUT_PCI_ECAM_START;
+	bus->ecam_size = LAYOUT_PCI_ECAM_SIZE;
+}
+
+/* What the builder hands acpi_write_tables for a machine with PCI. */
+static struct acpi_config pci_config(unsigned ncpus, const struct pci_bus *bus)
+{
+	struct acpi_config cfg = { .ncpus = ncpus, .pci = true };
+	struct pci_windows w;
+
+	pci_bus_windows(bus, &w);
+	cfg.pci_windows = (struct acpi_pci_windows){
+		.ecam_base = w.ecam_base, .ecam_size = w.ecam_size,
+		.mmio32_base = w.mmio32_base, .mmio32_size = w.mmio32_size,
+		.mmio64_base = w.mmio64_base, .mmio64_size = w.mmio64_size,
+		.intx_gsi_base = w.intx_gsi_base,
+	};
+	return cfg;
+}
+
+static uint64_t write_cfg(const struct acpi_config *cfg)
+{
+	char err[256] = "";
+	uint64_t rsdp = 0;
+	int ret;
+
+	ret = acpi_write_tables(&mem, cfg, &rsdp, err, sizeof(err));
+	if (ret)
+		fail_msg("acpi_write_tables: %d %s", ret, err);
+	return rsdp;
+}
+
+static void check_no_overlap(const struct tables *tb)
+{
+	uint64_t a[6] = { tb->rsdp, tb->xsdt, tb->fadt, tb->madt, tb->dsdt, tb->mcfg };
+	uint32_t len[6] = { 36 };
+	int n = tb->mcfg ? 6 : 5, i, j;
+
+	for (i = 1; i < n; i++)
+		len[i] = rd32(gptr(a[i] + 4, 4));
+	for (i = 0; i < n; i++) {
+		for (j = i + 1; j < n; j++)
+			assert_true(a[i] + len[i] <= a[j] || a[j] + len[j] <= a[i]);
+	}
+}
+
+/* MCFG (PCI Firmware 3.x §4.1.2) and the FADT boot flags with PCI. */
+static void test_pci_mcfg_fadt(void **state)
+{
+	static const uint8_t zero[8];
+	const struct acpi_mcfg_allocation *a;
+	struct pci_bus bus;
+	struct acpi_config cfg;
+	struct tables tb;
+
+	(void)state;
+	pci_bus_setup(&bus, W64_BASE, W64_SIZE);
+	cfg = pci_config(4, &bus);
+	walk(write_cfg(&cfg), &tb);
+	check_no_overlap(&tb);
+	assert_int_equal(rd32(gptr(tb.xsdt + 4, 4)), 36 + 3 * 8);
+	assert_non_null(tb.mc);
+	assert_int_equal(rd32(tb.mc + 4), 44 + 16);
+	assert_memory_equal(tb.mc + 36, zero, 8);
+	a = (const struct acpi_mcfg_allocation *)(tb.mc + 44);
+	assert_int_equal(a->base_address, LAYOUT_PCI_ECAM_START);
+	assert_int_equal(a->segment, 0);
+	assert_int_equal(a->start_bus, 0);
+	assert_int_equal(a->end_bus, 0);
+	assert_int_equal(a->reserved, 0);
+	/* MSI allowed, ASPM left alone, no VGA, no CMOS RTC. */
+	assert_int_equal(tb.f->iapc_boot_arch, (1u << 2) | (1u << 4) | (1u << 5));
+
+	/* ECAM for two buses: MCFG says buses 0-1. */
+	cfg.pci_windows.ecam_size = MiB(2);
+	walk(write_cfg(&cfg), &tb);
+	a = (const struct acpi_mcfg_allocation *)(tb.mc + 44);
+	assert_int_equal(a->end_bus, 1);
+
+	/* No ECAM: no MCFG (config space through 0xCF8 only), still PCI. */
+	cfg.pci_windows.ecam_size = 0;
+	walk(write_cfg(&cfg), &tb);
+	check_no_overlap(&tb);
+	assert_null(tb.mc);
+	assert_int_equal(rd32(gptr(tb.xsdt + 4, 4)), 36 + 2 * 8);
+	assert_int_equal(tb.f->iapc_boot_arch, (1u << 2) | (1u << 4) | (1u << 5));
+	pci_bus_destroy(&bus);
+}
+
+static int extra_hook(struct aml_buf *b, void *opaque)
+{
+	size_t dev;
+
+	(void)opaque;
+	dev = aml_device_begin(b, "XTRA");
+	aml_name(b, "_HID");
+	aml_string(b, "POPK0001");
+	aml_name(b, "_UID");
+	aml_integer(b, 7);
+	aml_end(b, dev);
+	return 0;
+}
+
+/* The DSDT's PCI0 and MBRD, the MCFG and the FADT as iasl reads them,
+ * and the DSDT recompiled to the same bytes (iasl checks every resource
+ * descriptor's fields on the way). */
+static void test_pci_iasl(void **state)
+{
+	struct pci_bus bus;
+	struct acpi_config cfg;
+	struct tables tb;
+	char dir[256];
+	char *dsdt, *mcfg, *facp, *re;
+
+	(void)state;
+	need_tool("iasl");
+	pci_bus_setup(&bus, W64_BASE, W64_SIZE);
+	cfg = pci_config(2, &bus);
+	cfg.sb_devices = extra_hook;
+	walk(write_cfg(&cfg), &tb);
+	make_dir(dir, sizeof(dir));
+	dump_all(dir, &tb);
+
+	dsdt = disassemble(dir, "dsdt");
+	expect_in(dsdt, "Device (PCI0)", "dsdt.dsl");
+	expect_in(dsdt, "Name (_HID, EisaId (\"PNP0A08\")", "dsdt.dsl");
+	expect_in(dsdt, "Name (_CID, EisaId (\"PNP0A03\")", "dsdt.dsl");
+	expect_in(dsdt, "Name (_SEG, Zero)", "dsdt.dsl");
+	expect_in(dsdt, "Name (_BBN, Zero)", "dsdt.dsl");
+	expect_in(dsdt, "Name (_UID, Zero)", "dsdt.dsl");
+	expect_in(dsdt,
+		  "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,\n"
+		  "                    0x0000,             // Granularity\n"
+		  "                    0x0000,             // Range Minimum\n"
+		  "                    0x0000,             // Range Maximum\n"
+		  "                    0x0000,             // Translation Offset\n"
+		  "                    0x0001,             // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "IO (Decode16,\n"
+		  "                    0x0CF8,             // Range Minimum\n"
+		  "                    0x0CF8,             // Range Maximum\n"
+		  "                    0x01,               // Alignment\n"
+		  "                    0x08,               // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\n"
+		  "                    0x0000,             // Granularity\n"
+		  "                    0x0000,             // Range Minimum\n"
+		  "                    0x0CF7,             // Range Maximum\n"
+		  "                    0x0000,             // Translation Offset\n"
+		  "                    0x0CF8,             // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "                    0x0D00,             // Range Minimum\n"
+		  "                    0xFFFF,             // Range Maximum\n"
+		  "                    0x0000,             // Translation Offset\n"
+		  "                    0xF300,             // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, "
+		  "ReadWrite,\n"
+		  "                    0x00000000,         // Granularity\n"
+		  "                    0xC0000000,         // Range Minimum\n"
+		  "                    0xDFFFFFFF,         // Range Maximum\n"
+		  "                    0x00000000,         // Translation Offset\n"
+		  "                    0x20000000,         // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable, "
+		  "ReadWrite,\n"
+		  "                    0x0000000000000000, // Granularity\n"
+		  "                    0x0000001000000000, // Range Minimum\n"
+		  "                    0x0000001FFFFFFFFF, // Range Maximum\n"
+		  "                    0x0000000000000000, // Translation Offset\n"
+		  "                    0x0000001000000000, // Length", "dsdt.dsl");
+	expect_in(dsdt, "Name (_PRT, Package (0x80)", "dsdt.dsl");
+	expect_in(dsdt, "Device (MBRD)", "dsdt.dsl");
+	expect_in(dsdt, "Name (_HID, EisaId (\"PNP0C02\")", "dsdt.dsl");
+	expect_in(dsdt,
+		  "Memory32Fixed (ReadWrite,\n"
+		  "                    0xE0000000,         // Address Base\n"
+		  "                    0x00100000,         // Address Length", "dsdt.dsl");
+	/* In \_SB, in order, the hook's device last. */
+	assert_true(strstr(dsdt, "Device (PCI0)") > strstr(dsdt, "Device (PEVT)"));
+	assert_true(strstr(dsdt, "Device (MBRD)") > strstr(dsdt, "Device (PCI0)"));
+	assert_true(strstr(dsdt, "Device (XTRA)") > strstr(dsdt, "Device (MBRD)"));
+
+	if (run(dir, "cp dsdt.dsl re.dsl && iasl -oa re.dsl > re.log 2>&1") != 0)
+		fail_msg("iasl re.dsl failed: %s", slurp(dir, "re.log"));
+	re = slurp(dir, "re.log");
+	expect_in(re, "0 Errors, 0 Warnings", "re.log");
+	free(re);
+	if (run(dir, "cmp -s -i 36 re.aml dsdt.dat") != 0)
+		fail_msg("recompiled DSDT differs from ours");
+
+	mcfg = disassemble(dir, "mcfg");
+	expect_in(mcfg, "Revision : 01", "mcfg.dsl");
+	expect_in(mcfg, "Base Address : 00000000E0000000", "mcfg.dsl");
+	expect_in(mcfg, "Segment Group Number : 0000", "mcfg.dsl");
+	expect_in(mcfg, "Start Bus Number : 00", "mcfg.dsl");
+	expect_in(mcfg, "End Bus Number : 00", "mcfg.dsl");
+
+	facp = disassemble(dir, "facp");
+	expect_in(facp, "VGA Not Present (V4) : 1", "facp.dsl");
+	expect_in(facp, "MSI Not Supported (V4) : 0", "facp.dsl");
+	expect_in(facp, "PCIe ASPM Not Supported (V4) : 1", "facp.dsl");
+	expect_in(facp, "CMOS RTC Not Present (V5) : 1", "facp.dsl");
+	free(dsdt);
+	free(mcfg);
+	free(facp);
+	remove_dir(dir);
+
+	/* No 64-bit window: no QWordMemory. ECAM above 4 GiB: MBRD holds
+	 * it with a QWordMemory, which Linux's check takes as well. */
+	cfg.pci_windows.mmio64_size = 0;
+	cfg.pci_windows.ecam_base = GiB(256);
+	walk(write_cfg(&cfg), &tb);
+	make_dir(dir, sizeof(dir));
+	dump_all(dir, &tb);
+	dsdt = disassemble(dir, "dsdt");
+	expect_not_in(dsdt, "Memory32Fixed", "dsdt.dsl");
+	expect_in(dsdt,
+		  "QWordMemory (ResourceConsumer, PosDecode, MinFixed, MaxFixed, NonCacheable, "
+		  "ReadWrite,\n"
+		  "                    0x0000000000000000, // Granularity\n"
+		  "                    0x0000004000000000, // Range Minimum\n"
+		  "                    0x00000040000FFFFF, // Range Maximum", "dsdt.dsl");
+	/* the only QWordMemory is MBRD's */
+	assert_true(strstr(dsdt, "QWordMemory") > strstr(dsdt, "Device (MBRD)"));
+	if (run(dir, "cp dsdt.dsl re.dsl && iasl -oa re.dsl > re.log 2>&1") != 0)
+		fail_msg("iasl re.dsl failed: %s", slurp(dir, "re.log"));
+	if (run(dir, "cmp -s -i 36 re.aml dsdt.dat") != 0)
+		fail_msg("recompiled DSDT differs from ours");
+	free(dsdt);
+	remove_dir(dir);
+	pci_bus_destroy(&bus);
+}
+
+/* One _PRT entry as acpiexec prints it (ACPICA's AcpiGetIrqRoutingTable,
+ * what Linux's drivers/acpi/pci_irq.c reads). */
+struct prt_entry {
+	unsigned long long address;
+	unsigned pin, gsi;
+};
+
+static unsigned parse_prt(const char *out, struct prt_entry *e, unsigned max)
+{
+	const char *p = out;
+	unsigned n = 0;
+
+	while ((p = strstr(p, "PCI IRQ Routing Table Package")) != NULL) {
+		const char *a = strstr(p, "Address : ");
+		const char *pin = a ? strstr(a, "Pin : ") : NULL;
+		const char *src = pin ? strstr(pin, "Source : [NULL NAMESTRING]") : NULL;
+		const char *idx = src ? strstr(src, "Source Index : ") : NULL;
+
+		assert_non_null(idx);
+		assert_true(n < max);
+		assert_int_equal(sscanf(a, "Address : %llx", &e[n].address), 1);
+		assert_int_equal(sscanf(pin, "Pin : %x", &e[n].pin), 1);
+		assert_int_equal(sscanf(idx, "Source Index : %x", &e[n].gsi), 1);
+		n++;
+		p = idx;
+	}
+	return n;
+}
+
+static struct pci_device devs[PCI_MAX_DEVICES];
+
+/* ACPICA evaluates PCI0 and MBRD: _HID, the resources Linux's pci_root
+ * and mmconfig code get from _CRS, and a _PRT that routes every slot and
+ * pin where pci_device_intx_gsi() says the bus raises it. */
+static void test_pci_acpiexec(void **state)
+{
+	struct prt_entry prt[PCI_MAX_DEVICES * 4 + 1];
+	struct pci_bus bus;
+	struct acpi_config cfg;
+	struct tables tb;
+	char dir[256];
+	char *out;
+	unsigned n, i, slot, pin;
+
+	(void)state;
+	need_tool("acpiexec");
+	pci_bus_setup(&bus, W64_BASE, W64_SIZE);
+	for (i = 1; i < PCI_MAX_DEVICES; i++) {
+		pci_device_init(&devs[i], "intx", 0x1af4, 0x1000 + i, 0x020000, 0, 0x1af4, 0);
+		pci_device_set_intx_pin(&devs[i], 1);
+		assert_int_equal(pci_bus_add_device(&bus, &devs[i]), (int)i);
+	}
+	cfg = pci_config(2, &bus);
+	walk(write_cfg(&cfg), &tb);
+	make_dir(dir, sizeof(dir));
+	dump_all(dir, &tb);
+	if (run(dir, "acpiexec -b 'evaluate \\_SB.PCI0._HID; evaluate \\_SB.PCI0._CID; "
+		     "evaluate \\_SB.PCI0._SEG; evaluate \\_SB.MBRD._HID; "
+		     "resources \\_SB.PCI0; resources \\_SB.MBRD' "
+		     "facp.dat apic.dat mcfg.dat dsdt.dat > exec.log 2>&1") != 0)
+		fail_msg("acpiexec failed: %s", slurp(dir, "exec.log"));
+	out = slurp(dir, "exec.log");
+	expect_not_in(out, "Error", "exec.log");
+	expect_not_in(out, "Warning", "exec.log");
+	expect_not_in(out, "Exception", "exec.log");
+	expect_in(out, "MCFG 0x", "exec.log");
+	expect_in(out, "[Integer] = 00000000080AD041", "exec.log");   /* PNP0A08 */
+	expect_in(out, "[Integer] = 00000000030AD041", "exec.log");   /* PNP0A03 */
+	expect_in(out, "[Integer] = 00000000020CD041", "exec.log");   /* PNP0C02 */
+
+	/* _CRS through ACPICA's resource manager. */
+	expect_in(out, "Resource Type : Bus Number Range", "exec.log");
+	expect_in(out, "Address Minimum : 0CF8\n"
+		       "            Address Maximum : 0CF8", "exec.log");
+	expect_in(out, "Address Minimum : 0000\n"
+		       "            Address Maximum : 0CF7", "exec.log");
+	expect_in(out, "Address Minimum : 0D00\n"
+		       "            Address Maximum : FFFF", "exec.log");
+	expect_in(out, "Caching : NonCacheable", "exec.log");
+	expect_in(out, "Address Minimum : C0000000\n"
+		       "            Address Maximum : DFFFFFFF\n"
+		       "         Translation Offset : 00000000\n"
+		       "             Address Length : 20000000", "exec.log");
+	expect_in(out, "Address Minimum : 0000001000000000\n"
+		       "            Address Maximum : 0000001FFFFFFFFF\n"
+		       "         Translation Offset : 0000000000000000\n"
+		       "             Address Length : 0000001000000000", "exec.log");
+	expect_in(out, "32-Bit Fixed Memory Range Resource\n"
+		       "              Write Protect : ReadWrite\n"
+		       "                    Address : E0000000\n"
+		       "             Address Length : 00100000", "exec.log");
+
+	/* _PRT: every slot, every pin, in GSI form, as the bus routes. */
+	n = parse_prt(out, prt, sizeof(prt) / sizeof(prt[0]));
+	assert_int_equal(n, PCI_MAX_DEVICES * 4);
+	for (i = 0; i < n; i++) {
+		slot = (unsigned)(prt[i].address >> 16);
+		pin = prt[i].pin + 1;
+		assert_int_equal(prt[i].address & 0xffff, 0xffff);
+		assert_int_equal(slot, i / 4);
+		assert_int_equal(prt[i].pin, i % 4);
+		if (slot == 0) {
+			/* the host bridge raises no INTx; same swizzle anyway */
+			assert_int_equal(prt[i].gsi, 16 + prt[i].pin);
+			continue;
+		}
+		pci_device_set_intx_pin(&devs[slot], (uint8_t)pin);
+		assert_int_equal(prt[i].gsi, pci_device_intx_gsi(&devs[slot]));
+	}
+	free(out);
+	remove_dir(dir);
+	pci_bus_destroy(&bus);
+}
+
+static void test_bad_pci_windows(void **state)
+{
+	const struct acpi_pci_windows good = {
+		.ecam_base = LAYOUT_PCI_ECAM_START, .ecam_size = LAYOUT_PCI_ECAM_SIZE,
+		.mmio32_base = LAYOUT_PCI_MMIO32_START, .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = W64_BASE, .mmio64_size = W64_SIZE,
+		.intx_gsi_base = 16,
+	};
+	struct acpi_pci_windows bad[9];
+	struct acpi_config cfg = { .ncpus = 1, .pci = true };
+	char err[256];
+	uint64_t rsdp = 0x1234;
+	uint8_t *area;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad[i] = good;
+	bad[0].mmio32_size = 0;
+	bad[1].mmio32_base = 0xf0000000;            /* past 4 GiB */
+	bad[2].mmio64_base = 0xfffffffff0000000ULL; /* wraps */
+	bad[3].ecam_size = MiB(1) + KiB(512);       /* not whole buses */
+	bad[4].ecam_base = LAYOUT_PCI_ECAM_START + KiB(4);
+	bad[5].ecam_size = MiB(512);                /* 512 buses */
+	bad[6].intx_gsi_base = 0;                   /* ISA IRQs */
+	bad[7].intx_gsi_base = 21;                  /* past pin 23 */
+	bad[8].ecam_base = 0xfffffffffff00000ULL;   /* wraps */
+	bad[8].ecam_size = MiB(2);
+	area = guest_memory_ptr(&mem, LAYOUT_ACPI_START, LAYOUT_ACPI_MAX);
+	assert_non_null(area);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(area, 0xaa, LAYOUT_ACPI_MAX);
+		cfg.pci_windows = bad[i];
+		err[0] = 0;
+		if (acpi_write_tables(&mem, &cfg, &rsdp, err, sizeof(err)) != -EINVAL)
+			fail_msg("bad windows %zu accepted", i);
+		assert_true(strlen(err) > 0);
+		assert_int_equal(rsdp, 0x1234);
+		assert_int_equal(area[0], 0xaa);
+		assert_int_equal(area[LAYOUT_ACPI_MAX - 1], 0xaa);
+	}
+	/* The edges that are fine: INTx on pins 20-23, a window ending at
+	 * 4 GiB, 256 buses. */
+	cfg.pci_windows = good;
+	cfg.pci_windows.intx_gsi_base = 20;
+	cfg.pci_windows.mmio32_base = GiB(3);
+	cfg.pci_windows.mmio32_size = GiB(1);
+	cfg.pci_windows.ecam_size = MiB(256);
+	assert_int_equal(acpi_write_tables(&mem, &cfg, &rsdp, err, sizeof(err)), 0);
+	/* Without PCI the windows are not looked at. */
+	cfg = (struct acpi_config){ .ncpus = 1, .pci_windows = bad[0] };
+	assert_int_equal(acpi_write_tables(&mem, &cfg, &rsdp, err, sizeof(err)), 0);
+}
+
 static void test_not_ram(void **state)
 {
 	struct guest_memory unmapped;
@@ -714,6 +1135,10 @@ int main(void)
 		cmocka_unit_test(test_bad_cpu_counts),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test_teardown(test_sb_devices_hook, remove_scratch),
+		cmocka_unit_test(test_pci_mcfg_fadt),
+		cmocka_unit_test_teardown(test_pci_iasl, remove_scratch),
+		cmocka_unit_test_teardown(test_pci_acpiexec, remove_scratch),
+		cmocka_unit_test(test_bad_pci_windows),
 		cmocka_unit_test(test_not_ram),
 	};
 

@@ -362,6 +362,183 @@ static void test_large_resource_template(void **state)
 	assert_int_equal(b.data[b.len - 2], 0x79);
 }
 
+/* §6.4.3.5.1-3, byte for byte as iasl -oa compiles the same ASL:
+ * WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+ * WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,
+ *         0, 0x0D00, 0xFFFF, 0, 0xF300)
+ * DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable,
+ *              ReadWrite, 0, 0xC0000000, 0xDFFFFFFF, 0, 0x20000000)
+ * QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable,
+ *              ReadWrite, 0, 0x1000000000, 0x1FFFFFFFFF, 0, 0x1000000000)
+ * Memory32Fixed (ReadWrite, 0xE0000000, 0x00100000) */
+static void test_address_space_descriptors(void **state)
+{
+	static const uint8_t bus[] = {
+		0x88, 0x0d, 0x00,               /* Word AS, length 13 */
+		0x02, 0x0c, 0x00,               /* bus number; MinFixed, MaxFixed; no flags */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* _GRA, _MIN, _MAX */
+		0x00, 0x00, 0x01, 0x00,         /* _TRA, _LEN */
+	};
+	static const uint8_t io[] = {
+		0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, /* I/O, EntireRange */
+		0x00, 0x00, 0x00, 0x0d, 0xff, 0xff, 0x00, 0x00, 0x00, 0xf3,
+	};
+	static const uint8_t mem32[] = {
+		0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, /* DWord AS, memory, ReadWrite */
+		0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0xc0,
+		0xff, 0xff, 0xff, 0xdf,
+		0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x20,
+	};
+	static const uint8_t mem64[] = {
+		0x8a, 0x2b, 0x00, 0x00, 0x0c, 0x03, /* QWord AS, Cacheable, ReadWrite */
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,
+		0xff, 0xff, 0xff, 0xff, 0x1f, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,
+	};
+	static const uint8_t fixed[] = {
+		0x86, 0x09, 0x00, 0x01,
+		0x00, 0x00, 0x00, 0xe0,
+		0x00, 0x00, 0x10, 0x00,
+	};
+	struct aml_buf b;
+
+	(void)state;
+	b = fresh();
+	aml_word_bus_number(&b, 0, 0);
+	expect_bytes(&b, bus, sizeof(bus));
+	b = fresh();
+	aml_word_io(&b, 0x0d00, 0xffff);
+	expect_bytes(&b, io, sizeof(io));
+	b = fresh();
+	aml_dword_memory(&b, AML_MEM_NON_CACHEABLE | AML_MEM_READ_WRITE, 0xc0000000, 0xdfffffff);
+	expect_bytes(&b, mem32, sizeof(mem32));
+	b = fresh();
+	aml_qword_memory(&b, AML_MEM_CACHEABLE | AML_MEM_READ_WRITE, 0x1000000000ULL,
+			 0x1fffffffffULL);
+	expect_bytes(&b, mem64, sizeof(mem64));
+	b = fresh();
+	aml_memory32_fixed(&b, true, 0xe0000000, 0x100000);
+	expect_bytes(&b, fixed, sizeof(fixed));
+	b = fresh();
+	aml_memory32_fixed(&b, false, 0x1000, 0x1000);
+	assert_int_equal(b.data[3], 0x00);
+}
+
+/* The generic form: every field lands at its offset, in its width. */
+static void test_address_space_fields(void **state)
+{
+	struct aml_address_space as = {
+		.type = AML_AS_MEMORY,
+		.general_flags = AML_AS_CONSUMER | AML_AS_SUB_DECODE,
+		.type_flags = AML_MEM_PREFETCHABLE,
+		.granularity = 0xfff,
+		.min = 0x1000, .max = 0x8fff,
+		.translation = 0x12345678,
+		.length = 0x2000,           /* variable location, fixed size */
+	};
+	static const uint8_t dword[] = {
+		0x87, 0x17, 0x00, 0x00, 0x03, 0x06,
+		0xff, 0x0f, 0x00, 0x00,
+		0x00, 0x10, 0x00, 0x00,
+		0xff, 0x8f, 0x00, 0x00,
+		0x78, 0x56, 0x34, 0x12,
+		0x00, 0x20, 0x00, 0x00,
+	};
+	struct aml_buf b = fresh();
+
+	(void)state;
+	aml_dword_address_space(&b, &as);
+	expect_bytes(&b, dword, sizeof(dword));
+
+	b = fresh();
+	as.translation = 0x123456789aULL;
+	aml_qword_address_space(&b, &as);
+	assert_int_equal(aml_error(&b), 0);
+	assert_int_equal(b.len, 46);
+	assert_int_equal(b.data[0], 0x8a);
+	assert_int_equal(b.data[1] | b.data[2] << 8, 43);
+	assert_memory_equal(b.data + 30,
+			    ((const uint8_t[]){ 0x9a, 0x78, 0x56, 0x34, 0x12, 0, 0, 0 }), 8);
+
+	b = fresh();
+	as.translation = 0x1234;
+	aml_word_address_space(&b, &as);
+	assert_int_equal(aml_error(&b), 0);
+	assert_int_equal(b.len, 16);
+	assert_int_equal(b.data[4], 0x03);
+	assert_int_equal(b.data[5], 0x06);
+	assert_int_equal(b.data[12] | b.data[13] << 8, 0x1234);
+}
+
+static void expect_einval(void (*emit)(struct aml_buf *, const struct aml_address_space *),
+			  const struct aml_address_space *as)
+{
+	struct aml_buf b = fresh();
+
+	emit(&b, as);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	assert_int_equal(b.len, 0);
+}
+
+static void test_address_space_invalid(void **state)
+{
+	const struct aml_address_space ok = {
+		.type = AML_AS_MEMORY,
+		.general_flags = AML_AS_MIN_FIXED | AML_AS_MAX_FIXED,
+		.min = 0x1000, .max = 0x1fff, .length = 0x1000,
+	};
+	struct aml_address_space as;
+	struct aml_buf b;
+
+	(void)state;
+	b = fresh();
+	aml_word_address_space(&b, &ok);
+	assert_int_equal(aml_error(&b), 0);
+
+	as = ok;                            /* _LEN != _MAX - _MIN + 1 */
+	as.length = 0x800;
+	expect_einval(aml_dword_address_space, &as);
+	as.length = 0;                      /* fixed at both ends, no length */
+	expect_einval(aml_dword_address_space, &as);
+	as = ok;                            /* _MIN past _MAX */
+	as.general_flags = 0;
+	as.min = 0x2000;
+	expect_einval(aml_qword_address_space, &as);
+	as = ok;                            /* granularity not 2^n - 1 */
+	as.granularity = 0x1000;
+	expect_einval(aml_qword_address_space, &as);
+	as = ok;                            /* reserved general flags */
+	as.general_flags |= 0x10;
+	expect_einval(aml_qword_address_space, &as);
+	as = ok;                            /* too wide for a Word / DWord */
+	as.translation = 0x10000;
+	expect_einval(aml_word_address_space, &as);
+	as.translation = 0x100000000ULL;
+	expect_einval(aml_dword_address_space, &as);
+
+	/* The helpers: a length the descriptor cannot hold, or a wrap. */
+	b = fresh();
+	aml_word_io(&b, 0, 0xffff);         /* 0x10000 ports */
+	assert_int_equal(aml_error(&b), -EINVAL);
+	b = fresh();
+	aml_word_bus_number(&b, 1, 0);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	b = fresh();
+	aml_dword_memory(&b, AML_MEM_READ_WRITE, 0, 0xffffffff);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	b = fresh();
+	aml_qword_memory(&b, AML_MEM_READ_WRITE, 0, UINT64_MAX);
+	assert_int_equal(aml_error(&b), -EINVAL);
+	b = fresh();
+	aml_qword_memory(&b, 0x08, 0, 0xfff);   /* not a memory flag */
+	assert_int_equal(aml_error(&b), -EINVAL);
+	assert_int_equal(b.len, 0);
+}
+
 static void test_overflow_reported(void **state)
 {
 	uint8_t small[16 + 8];
@@ -434,6 +611,9 @@ int main(void)
 		cmocka_unit_test(test_package),
 		cmocka_unit_test(test_resource_template),
 		cmocka_unit_test(test_large_resource_template),
+		cmocka_unit_test(test_address_space_descriptors),
+		cmocka_unit_test(test_address_space_fields),
+		cmocka_unit_test(test_address_space_invalid),
 		cmocka_unit_test(test_overflow_reported),
 		cmocka_unit_test(test_unbalanced_end),
 	};

@@ -728,6 +728,93 @@ static void test_concurrent_moves(void **state)
 	machine_destroy(&m);
 }
 
+/* A fake machine's reset line for 0xCF9. */
+struct stops {
+	unsigned n;
+	enum vm_stop_reason reason;
+	int status;
+};
+
+static void record_stop(void *opaque, enum vm_stop_reason reason, int status)
+{
+	struct stops *s = opaque;
+
+	s->n++;
+	s->reason = reason;
+	s->status = status;
+}
+
+/* 0xCF9, the Reset Control Register: what Linux's BOOT_CF9_FORCE and
+ * BOOT_CF9_SAFE do, read-back, and that nothing else in 0xCF8-0xCFB
+ * resets. */
+static void test_cf9_reset(void **state)
+{
+	struct stops stops = { 0 };
+	const struct vm_stopper stopper = { .stop = record_stop, .opaque = &stops };
+	struct machine m;
+	struct pci_windows w;
+	uint8_t cf9;
+
+	(void)state;
+	machine_init(&m);
+	/* No stopper: no register, as before. */
+	pio_out(&m, 0xcf9, 1, 0x06);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0xff);
+
+	pci_bus_set_stopper(&m.pci, &stopper);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x00);
+
+	/* Linux, reboot_mode cold: code 0x0E. */
+	cf9 = (uint8_t)pio_in(&m, 0xcf9, 1) & ~0x0e;
+	pio_out(&m, 0xcf9, 1, cf9 | 0x02);          /* SYS_RST: not yet */
+	assert_int_equal(stops.n, 0);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x02);
+	pio_out(&m, 0xcf9, 1, cf9 | 0x0e);          /* RST_CPU: reset */
+	assert_int_equal(stops.n, 1);
+	assert_int_equal(stops.reason, VM_STOP_RESET);
+	assert_int_equal(stops.status, 0);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x0e);
+
+	/* Warm: code 0x06; the read-back keeps only bits 3:1. */
+	pio_out(&m, 0xcf9, 1, 0xf1);
+	assert_int_equal(stops.n, 1);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x00);
+	pio_out(&m, 0xcf9, 1, 0x06);
+	assert_int_equal(stops.n, 2);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x06);
+
+	/* Only byte accesses at 0xCF9 are the RCR: a dword at 0xCF8 is
+	 * CONFIG_ADDRESS even with bit 10 (0xCF9's bit 2) set, and word
+	 * accesses covering 0xCF9 are ignored. */
+	pio_out(&m, 0xcf8, 4, PCI_CF8_ENABLE | 0x0400);
+	assert_int_equal(pio_in(&m, 0xcf8, 4), PCI_CF8_ENABLE | 0x0400);
+	pio_out(&m, 0xcf8, 2, 0x0400);
+	pio_out(&m, 0xcf9, 2, 0x0004);
+	pio_out(&m, 0xcfa, 1, 0x04);
+	pio_out(&m, 0xcfb, 1, 0x04);
+	assert_int_equal(stops.n, 2);
+	assert_int_equal(pio_in(&m, 0xcf8, 4), PCI_CF8_ENABLE | 0x0400);
+	assert_int_equal(pio_in(&m, 0xcf8, 2), 0xffff);
+	assert_int_equal(pio_in(&m, 0xcf9, 2), 0xffff);
+	assert_int_equal(pio_in(&m, 0xcf8, 1), 0xff);
+	assert_int_equal(pio_in(&m, 0xcfa, 1), 0xff);
+	/* The RCR did not change meanwhile, and config access still works. */
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0x06);
+	pio_out(&m, 0xcf8, 4, PCI_CF8_ENABLE);
+	assert_int_equal(pio_in(&m, 0xcfc, 2), PCI_HOST_BRIDGE_VENDOR);
+
+	/* Taken away again: all-ones, writes ignored. */
+	pci_bus_set_stopper(&m.pci, NULL);
+	pio_out(&m, 0xcf9, 1, 0x0e);
+	assert_int_equal(stops.n, 2);
+	assert_int_equal(pio_in(&m, 0xcf9, 1), 0xff);
+
+	/* The windows carry the INTx base the ACPI _PRT swizzles from. */
+	pci_bus_windows(&m.pci, &w);
+	assert_int_equal(w.intx_gsi_base, PCI_INTX_GSI_BASE);
+	machine_destroy(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +829,7 @@ int main(void)
 		cmocka_unit_test(test_add_device_limits),
 		cmocka_unit_test(test_mmio64_window),
 		cmocka_unit_test(test_concurrent_moves),
+		cmocka_unit_test(test_cf9_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #ifndef POPEK_ARCH_X86_ACPI_H
 #define POPEK_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -180,29 +181,64 @@ struct acpi_madt_lapic_nmi {        /* §5.2.12.7 */
 	uint8_t lint;               /* LINT0 or LINT1 */
 } __attribute__((packed));
 
+/* PCI Express memory mapped configuration space base address description
+ * table, MCFG (PCI Firmware Specification 3.x §4.1.2): the header, 8
+ * reserved bytes, then one allocation per ECAM range. */
+struct acpi_mcfg {
+	struct acpi_table_header header;    /* "MCFG" */
+	uint64_t reserved;
+} __attribute__((packed));
+
+struct acpi_mcfg_allocation {
+	uint64_t base_address;      /* ECAM of bus 0 of the segment */
+	uint16_t segment;           /* PCI segment group */
+	uint8_t start_bus, end_bus; /* decoded through this range */
+	uint32_t reserved;
+} __attribute__((packed));
+
+#define ACPI_MCFG_REVISION 1
+
 #define ACPI_DSDT_REVISION 2    /* 64-bit AML integers */
 
 /* The \_S5 package's SLP_TYPa: what the sleep control register must
  * see for soft-off (devices/acpi_pm.h decodes it). */
 #define ACPI_S5_SLP_TYP 5
 
+/* PCI bus 0 behind the host bridge, as the firmware tables describe it
+ * (the fields of src/pci/pci.h's struct pci_windows, which
+ * pci_bus_windows() fills). Buses 0 to ecam_size / 1 MiB - 1 (0 without
+ * ECAM), segment 0, config mechanism #1 at 0xCF8-0xCFF. */
+struct acpi_pci_windows {
+	uint64_t ecam_base, ecam_size;      /* size 0: no ECAM, no MCFG */
+	uint64_t mmio32_base, mmio32_size;  /* the 32-bit BAR window, below 4 GiB */
+	uint64_t mmio64_base, mmio64_size;  /* size 0: no 64-bit window */
+	unsigned intx_gsi_base;             /* slot s, pin p (1 = INTA):
+					     * GSI intx_gsi_base + (s + p - 1) % 4 */
+};
+
 struct acpi_config {
 	unsigned ncpus;             /* 1..ACPI_MAX_CPUS */
-	/* Optional: appends more devices (a PCI host bridge, later) inside
-	 * Scope(\_SB_), after COM1 and PEVT, with the aml_* builder. Return
-	 * 0 or a negative errno; builder errors (aml_error) are checked by
-	 * the caller. NULL: nothing more. */
+	/* A PCI bus: an MCFG table (with ECAM), \_SB.PCI0 (PNP0A08) with its
+	 * _CRS and _PRT, \_SB.MBRD (PNP0C02) reserving ECAM, and FADT boot
+	 * flags that allow MSI. */
+	bool pci;
+	struct acpi_pci_windows pci_windows;
+	/* Optional: appends more devices inside Scope(\_SB_), after COM1,
+	 * PEVT (and PCI0, MBRD), with the aml_* builder. Return 0 or a
+	 * negative errno; builder errors (aml_error) are checked by the
+	 * caller. NULL: nothing more. */
 	int (*sb_devices)(struct aml_buf *b, void *opaque);
 	void *sb_opaque;
 };
 
-/* Writes RSDP, XSDT, FADT, MADT and DSDT into guest memory inside
- * [LAYOUT_ACPI_START, LAYOUT_ACPI_START + LAYOUT_ACPI_MAX) and sets
- * *rsdp_paddr (for hvm_start_info.rsdp_paddr or
- * boot_params.acpi_rsdp_addr). Returns 0, or a negative errno with one
- * line in err: -EINVAL for ncpus 0 or above ACPI_MAX_CPUS (or a bad
- * sb_devices name), -E2BIG when the tables do not fit, -EFAULT when the
- * area is not RAM, or what sb_devices returned. */
+/* Writes RSDP, XSDT, FADT, MADT, MCFG (with PCI and ECAM) and DSDT into
+ * guest memory inside [LAYOUT_ACPI_START, LAYOUT_ACPI_START +
+ * LAYOUT_ACPI_MAX) and sets *rsdp_paddr (for hvm_start_info.rsdp_paddr
+ * or boot_params.acpi_rsdp_addr). Returns 0, or a negative errno with one
+ * line in err: -EINVAL for ncpus 0 or above ACPI_MAX_CPUS, PCI windows
+ * that cannot be described (see acpi.c), or a bad sb_devices name;
+ * -E2BIG when the tables do not fit, -EFAULT when the area is not RAM,
+ * or what sb_devices returned. */
 int acpi_write_tables(const struct guest_memory *mem, const struct acpi_config *cfg,
 		      uint64_t *rsdp_paddr, char *err, size_t errlen);
 

@@ -9,6 +9,12 @@
 #define AML_RES_IRQ_NOFLAGS ((0x04 << 3) | 2)
 #define AML_RES_IO          ((0x08 << 3) | 7)
 #define AML_RES_END_TAG     ((0x0f << 3) | 1)
+/* §6.4.3: large items, tag byte = 0x80 | item name, then a 16-bit length
+ * of the data that follows. */
+#define AML_RES_MEMORY32_FIXED 0x86
+#define AML_RES_DWORD_AS       0x87
+#define AML_RES_WORD_AS        0x88
+#define AML_RES_QWORD_AS       0x8a
 
 #define AML_NAMESEG_LEN 4
 
@@ -407,4 +413,143 @@ void aml_irq_noflags(struct aml_buf *b, unsigned irq)
 	d[1] = (uint8_t)(1u << irq);
 	d[2] = (uint8_t)((1u << irq) >> 8);
 	aml_bytes(b, d, sizeof(d));
+}
+
+/* Little-endian field of n bytes at p. */
+static void aml_put_le(uint8_t *p, uint64_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void aml_memory32_fixed(struct aml_buf *b, bool rw, uint32_t base, uint32_t len)
+{
+	uint8_t d[12] = { AML_RES_MEMORY32_FIXED, 9, 0 };
+
+	/* §6.4.3.4: byte 3 bit 0 is _RW; then base and length. */
+	d[3] = rw ? 0x01 : 0x00;
+	aml_put_le(d + 4, base, 4);
+	aml_put_le(d + 8, len, 4);
+	aml_bytes(b, d, sizeof(d));
+}
+
+/* The rules of §6.4.3.5 an ASL compiler enforces too: every value fits
+ * the descriptor's width, reserved flag bits are 0, a granularity is a
+ * mask of low bits, _MIN does not pass _MAX, and a window fixed at both
+ * ends is exactly _LEN long. */
+static bool aml_as_valid(const struct aml_address_space *as, unsigned width)
+{
+	uint64_t limit = width == 8 ? UINT64_MAX : (1ULL << (8 * width)) - 1;
+	bool fixed = (as->general_flags & AML_AS_MIN_FIXED) &&
+		     (as->general_flags & AML_AS_MAX_FIXED);
+
+	if (as->granularity > limit || as->min > limit || as->max > limit ||
+	    as->translation > limit || as->length > limit)
+		return false;
+	if (as->general_flags & 0xf0)
+		return false;
+	if (as->granularity & (as->granularity + 1))
+		return false;
+	if (as->min > as->max)
+		return false;
+	/* Fixed at both ends: fixed size too; _LEN 0 is illegal there. */
+	if (fixed && (!as->length || as->length - 1 != as->max - as->min))
+		return false;
+	return true;
+}
+
+/* §6.4.3.5.1-3: tag, length, resource type, general flags, type specific
+ * flags, then _GRA, _MIN, _MAX, _TRA and _LEN of width bytes each. */
+static void aml_address_space(struct aml_buf *b, uint8_t tag, unsigned width,
+			      const struct aml_address_space *as)
+{
+	uint8_t d[3 + 3 + 5 * 8];
+	size_t len = 3 + 5 * width;
+
+	if (!aml_as_valid(as, width)) {
+		aml_fail(b, -EINVAL);
+		return;
+	}
+	d[0] = tag;
+	aml_put_le(d + 1, len, 2);
+	d[3] = (uint8_t)as->type;
+	d[4] = as->general_flags;
+	d[5] = as->type_flags;
+	aml_put_le(d + 6 + 0 * width, as->granularity, width);
+	aml_put_le(d + 6 + 1 * width, as->min, width);
+	aml_put_le(d + 6 + 2 * width, as->max, width);
+	aml_put_le(d + 6 + 3 * width, as->translation, width);
+	aml_put_le(d + 6 + 4 * width, as->length, width);
+	aml_bytes(b, d, 3 + len);
+}
+
+void aml_word_address_space(struct aml_buf *b, const struct aml_address_space *as)
+{
+	aml_address_space(b, AML_RES_WORD_AS, 2, as);
+}
+
+void aml_dword_address_space(struct aml_buf *b, const struct aml_address_space *as)
+{
+	aml_address_space(b, AML_RES_DWORD_AS, 4, as);
+}
+
+void aml_qword_address_space(struct aml_buf *b, const struct aml_address_space *as)
+{
+	aml_address_space(b, AML_RES_QWORD_AS, 8, as);
+}
+
+/* A window fixed at both ends that the bridge produces: [min, max],
+ * length max - min + 1 (0 when that wraps, which aml_as_valid refuses,
+ * as it does a length the descriptor is too narrow for). */
+static struct aml_address_space aml_window(enum aml_as_type type, uint8_t type_flags,
+					   uint64_t min, uint64_t max)
+{
+	return (struct aml_address_space){
+		.type = type,
+		.general_flags = AML_AS_MIN_FIXED | AML_AS_MAX_FIXED,
+		.type_flags = type_flags,
+		.min = min,
+		.max = max,
+		.length = max - min + 1,
+	};
+}
+
+void aml_word_bus_number(struct aml_buf *b, uint16_t min, uint16_t max)
+{
+	struct aml_address_space as = aml_window(AML_AS_BUS_NUMBER, 0, min, max);
+
+	aml_word_address_space(b, &as);
+}
+
+void aml_word_io(struct aml_buf *b, uint16_t min, uint16_t max)
+{
+	struct aml_address_space as = aml_window(AML_AS_IO, AML_IO_ENTIRE_RANGE, min, max);
+
+	aml_word_address_space(b, &as);
+}
+
+void aml_dword_memory(struct aml_buf *b, unsigned mem_flags, uint32_t min, uint32_t max)
+{
+	struct aml_address_space as;
+
+	if (mem_flags & ~0x07u) {
+		aml_fail(b, -EINVAL);
+		return;
+	}
+	as = aml_window(AML_AS_MEMORY, (uint8_t)mem_flags, min, max);
+	aml_dword_address_space(b, &as);
+}
+
+void aml_qword_memory(struct aml_buf *b, unsigned mem_flags, uint64_t min, uint64_t max)
+{
+	struct aml_address_space as;
+
+	if (mem_flags & ~0x07u) {
+		aml_fail(b, -EINVAL);
+		return;
+	}
+	as = aml_window(AML_AS_MEMORY, (uint8_t)mem_flags, min, max);
+	aml_qword_address_space(b, &as);
 }

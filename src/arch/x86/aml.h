@@ -114,5 +114,65 @@ void aml_io(struct aml_buf *b, bool decode16, uint16_t min, uint16_t max,
 /* IRQ Descriptor without the information byte (§6.4.2.1): IRQNoFlags()
  * {irq}, an edge-triggered, active-high ISA interrupt; irq 0..15. */
 void aml_irq_noflags(struct aml_buf *b, unsigned irq);
+/* 32-Bit Fixed Memory Range Descriptor (§6.4.3.4): Memory32Fixed(ReadWrite
+ * or ReadOnly, base, length). */
+void aml_memory32_fixed(struct aml_buf *b, bool rw, uint32_t base, uint32_t len);
+
+/*
+ * Address Space Descriptors (§6.4.3.5): QWord (§6.4.3.5.1), DWord
+ * (§6.4.3.5.2) and Word (§6.4.3.5.3), without the optional Resource
+ * Source. What a host bridge's _CRS is made of: the bus numbers it
+ * decodes and the I/O and memory windows it forwards.
+ */
+enum aml_as_type {                      /* Resource Type (byte 3) */
+	AML_AS_MEMORY = 0,
+	AML_AS_IO = 1,
+	AML_AS_BUS_NUMBER = 2,
+};
+
+/* General Flags (byte 4). Bit 0 clear is
+ * ResourceProducer: a bridge's windows are produced for its children. */
+#define AML_AS_CONSUMER         (1u << 0)
+#define AML_AS_SUB_DECODE       (1u << 1)   /* clear: PosDecode */
+#define AML_AS_MIN_FIXED        (1u << 2)   /* _MIF */
+#define AML_AS_MAX_FIXED        (1u << 3)   /* _MAF */
+
+/* Type Specific Flags (byte 5, §6.4.3.5.5), memory resources. */
+#define AML_MEM_READ_WRITE      (1u << 0)   /* _RW; clear: ReadOnly */
+#define AML_MEM_NON_CACHEABLE   (0u << 1)   /* _MEM, bits 2:1 */
+#define AML_MEM_CACHEABLE       (1u << 1)
+#define AML_MEM_WRITE_COMBINING (2u << 1)
+#define AML_MEM_PREFETCHABLE    (3u << 1)
+/* I/O resources: _RNG, bits 1:0. */
+#define AML_IO_NON_ISA_ONLY     1u
+#define AML_IO_ISA_ONLY         2u
+#define AML_IO_ENTIRE_RANGE     3u
+
+struct aml_address_space {
+	enum aml_as_type type;
+	uint8_t general_flags;          /* AML_AS_* */
+	uint8_t type_flags;             /* AML_MEM_* / AML_IO_*; 0 for buses */
+	uint64_t granularity;           /* _GRA: 0, or 2^n - 1 */
+	uint64_t min, max;              /* _MIN, _MAX */
+	uint64_t translation;           /* _TRA */
+	uint64_t length;                /* _LEN */
+};
+
+/* Each field must fit the descriptor's width; with both _MIF and _MAF
+ * set and _LEN > 0 (fixed size and location, §6.4.3.5) _LEN must be
+ * _MAX - _MIN + 1; _MIN <= _MAX; _GRA must be 0 or 2^n - 1. Otherwise
+ * -EINVAL and nothing is written. */
+void aml_word_address_space(struct aml_buf *b, const struct aml_address_space *as);
+void aml_dword_address_space(struct aml_buf *b, const struct aml_address_space *as);
+void aml_qword_address_space(struct aml_buf *b, const struct aml_address_space *as);
+
+/* Fixed windows [min, max] a bridge produces (ResourceProducer, PosDecode,
+ * MinFixed, MaxFixed, granularity and translation 0), as ASL's
+ * WordBusNumber, WordIO (EntireRange), DWordMemory and QWordMemory
+ * write them. mem_flags: AML_MEM_*. */
+void aml_word_bus_number(struct aml_buf *b, uint16_t min, uint16_t max);
+void aml_word_io(struct aml_buf *b, uint16_t min, uint16_t max);
+void aml_dword_memory(struct aml_buf *b, unsigned mem_flags, uint32_t min, uint32_t max);
+void aml_qword_memory(struct aml_buf *b, unsigned mem_flags, uint64_t min, uint64_t max);
 
 #endif
