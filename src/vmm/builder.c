@@ -26,6 +26,8 @@
 #include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "pci/pci.h"
+#include "virtio/blk.h"
+#include "virtio/disk.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "vmm/irq_routing.h"
@@ -63,6 +65,10 @@ struct machine {
 	bool pci_attached;
 	struct virtio_rng *rng;
 	struct virtio_pci *rng_pci;
+	unsigned ndisks;
+	struct disk *disks[OPTIONS_MAX_DISKS];   /* opened, not yet given to a device */
+	struct virtio_blk *blk[OPTIONS_MAX_DISKS];
+	struct virtio_pci *blk_pci[OPTIONS_MAX_DISKS];
 };
 
 /* Reads a whole --kernel or --initrd file (opt names the option in
@@ -235,6 +241,22 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 		if (!m->rng_pci)
 			return -EINVAL;
 	}
+	for (unsigned i = 0; i < o->ndisks; i++) {
+		struct disk *disk = m->disks[i];
+
+		/* The device owns the disk from here, also on failure. */
+		m->disks[i] = NULL;
+		m->blk[i] = virtio_blk_create(disk, err, errlen);
+		if (!m->blk[i])
+			return -EINVAL;
+		m->ndisks = i + 1;
+		m->blk_pci[i] = virtio_pci_create(&m->vm, &m->pci, &m->routing,
+						  virtio_blk_ops(m->blk[i]), m->blk[i], err, errlen);
+		if (!m->blk_pci[i] ||
+		    virtio_blk_attach(m->blk[i], virtio_pci_dev(m->blk_pci[i]),
+				      m->blk_pci[i]->worker, err, errlen))
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -243,6 +265,20 @@ static void detach_devices(struct machine *m)
 	/* The vCPUs are joined: nothing dispatches to PCI any more. The
 	 * virtio functions go first (they unbind ioeventfds on the VM fd),
 	 * then their backends, the bus and the routes. */
+	for (unsigned i = 0; i < m->ndisks; i++) {
+		/* virtio_blk_destroy waits for I/O in flight: guest RAM is
+		 * still mapped until vm_destroy. */
+		virtio_pci_destroy(m->blk_pci[i]);
+		virtio_blk_destroy(m->blk[i]);
+		m->blk_pci[i] = NULL;
+		m->blk[i] = NULL;
+	}
+	m->ndisks = 0;
+	for (unsigned i = 0; i < OPTIONS_MAX_DISKS; i++) {
+		if (m->disks[i])
+			disk_close(m->disks[i]);
+		m->disks[i] = NULL;
+	}
 	virtio_pci_destroy(m->rng_pci);
 	m->rng_pci = NULL;
 	if (m->rng)
@@ -479,6 +515,15 @@ static int boot_once(struct machine *m, const struct run_options *o,
 	int status = POPEK_EXIT_VMM_ERROR;
 
 	*restart = false;
+	/* The user's disks first: a missing or locked image is bad input,
+	 * reported before any VM exists. */
+	for (unsigned i = 0; i < o->ndisks; i++) {
+		m->disks[i] = disk_open(&o->disks[i], err, sizeof(err));
+		if (!m->disks[i]) {
+			status = POPEK_EXIT_USAGE;
+			goto fail;
+		}
+	}
 	if (vm_create(&m->vm, &m->kvm, o->memory, o->cpus, err, sizeof(err)))
 		goto fail;
 	m->vm_created = true;

@@ -7,7 +7,7 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_DISK, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -16,6 +16,7 @@ static const struct option run_longopts[] = {
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "no-rng", no_argument, NULL, OPT_NO_RNG },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -38,6 +39,8 @@ void options_print_run_help(void *file)
 		"  --initrd FILE     an initial ramdisk (the first module for PVH and multiboot)\n"
 		"  --cmdline STRING  the kernel command line\n"
 		"  --on-reboot WHAT  exit (default) or restart when the guest resets\n"
+		"  --disk PATH[,ro][,serial=ID][,cache=none]\n"
+		"                    a virtio-blk disk on a raw image or block device (repeatable)\n"
 		"  --rng, --no-rng   a virtio-rng entropy device fed by getrandom() (default on)\n"
 		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
 		"  -q, --quiet       only errors on stderr\n"
@@ -140,6 +143,15 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				snprintf(err, errlen, "--on-reboot %s: must be exit or restart", optarg);
 				return OPTIONS_ERROR;
 			}
+			break;
+		case OPT_DISK:
+			if (o->ndisks == OPTIONS_MAX_DISKS) {
+				snprintf(err, errlen, "--disk: at most %d disks", OPTIONS_MAX_DISKS);
+				return OPTIONS_ERROR;
+			}
+			if (disk_spec_parse(optarg, &o->disks[o->ndisks], err, errlen))
+				return OPTIONS_ERROR;
+			o->ndisks++;
 			break;
 		case OPT_RNG:
 		case OPT_NO_RNG:

@@ -7,9 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "virtio/disk.h"
+
 #define OPTIONS_DEFAULT_MEMORY (256ULL << 20)
 /* xAPIC IDs are 8 bits and the IOAPIC takes one: the MP table holds 254. */
 #define OPTIONS_MAX_CPUS 254
+/* PCI slots 1..31 are shared by every device. */
+#define OPTIONS_MAX_DISKS 16
 
 /* What a guest reset does (i8042, ACPI reset register, 0xCF9). */
 enum on_reboot {
@@ -25,6 +29,8 @@ struct run_options {
 	const char *cmdline;      /* NULL: empty */
 	enum on_reboot on_reboot;
 	bool rng;                 /* virtio-rng (default on) */
+	unsigned ndisks;          /* --disk, repeatable: checked, opened later */
+	struct disk_spec disks[OPTIONS_MAX_DISKS];
 	int verbosity;            /* -v / -q */
 };
 

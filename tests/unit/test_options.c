@@ -59,6 +59,18 @@ static void test_values(void **state)
 	assert_int_equal(o.on_reboot, ON_REBOOT_RESTART);
 	assert_int_equal(PARSE(&o, err, "--on-reboot=exit"), OPTIONS_RUN);
 	assert_int_equal(o.on_reboot, ON_REBOOT_EXIT);
+
+	assert_int_equal(PARSE(&o, err, "--disk", "/a.img", "--disk", "/b.img,ro,serial=B1"),
+			 OPTIONS_RUN);
+	assert_int_equal(o.ndisks, 2);
+	assert_string_equal(o.disks[0].path, "/a.img");
+	assert_false(o.disks[0].readonly);
+	assert_string_equal(o.disks[1].path, "/b.img");
+	assert_true(o.disks[1].readonly);
+	assert_string_equal(o.disks[1].serial, "B1");
+	assert_true(o.rng);
+	assert_int_equal(PARSE(&o, err, "--no-rng"), OPTIONS_RUN);
+	assert_false(o.rng);
 }
 
 static void expect_error(int ret, const char *err, const char *needle)
@@ -89,6 +101,8 @@ static void test_errors(void **state)
 	expect_error(PARSE(&o, err, "-x"), err, "-x: unknown option");
 	expect_error(PARSE(&o, err, "--cpus"), err, "--cpus: needs a value");
 	expect_error(PARSE(&o, err, "stray"), err, "stray: unexpected argument");
+	expect_error(PARSE(&o, err, "--disk", "/d.img,rw"), err, "--disk /d.img,rw: unknown option 'rw'");
+	expect_error(PARSE(&o, err, "--disk", ""), err, "empty path");
 	expect_error(PARSE(&o, err, "--on-reboot", "reboot"), err, "--on-reboot reboot: must be exit or restart");
 }
 
