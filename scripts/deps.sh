@@ -2,7 +2,7 @@
 # missing, in one apt-get run, and nothing when all are there.
 
 # Building popek and its built-in guest.
-POPEK_BUILD_PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libcmocka-dev libmicrohttpd-dev libjansson-dev"
+POPEK_BUILD_PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libcmocka-dev libmicrohttpd-dev libjansson-dev liburing-dev"
 # Running every test: pytest, and the nested harness (QEMU's emulated
 # AMD-V, a Debian kernel for L1, busybox for its initramfs).
 POPEK_TEST_PACKAGES="python3-pytest qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
