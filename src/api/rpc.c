@@ -165,10 +165,17 @@ out:
 
 static void set_flag(struct api_rpc_server *s, bool *flag, const char *error)
 {
+	char *c;
+
 	pthread_mutex_lock(&s->lock);
 	*flag = true;
-	if (error)
+	if (error) {
+		/* It becomes popek's error line: one line, printable. */
 		snprintf(s->error, sizeof(s->error), "%s", error);
+		for (c = s->error; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = ' ';
+	}
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -184,6 +191,39 @@ static enum log_level log_level_of(enum logger_level l)
 }
 
 #define NOT_SUPPORTED(what) err_reply(what " is not supported by this build of popek")
+/* After the arguments are checked (malformed first), before the control. */
+#define CHECK_PHASE()                                                   \
+	do {                                                            \
+		json_t *refusal_ = phase_refusal(op, vm_state(s));      \
+		if (refusal_)                                           \
+			return refusal_;                                \
+	} while (0)
+
+static enum vm_state vm_state(struct api_rpc_server *s)
+{
+	return s->ops->state ? s->ops->state(s->opaque) : s->own_state;
+}
+
+/* The routes check when each control may be used; so does this side, for
+ * a popek-api that would not (the VMM's ops may count on it). NULL when
+ * op may be used in state st. */
+static json_t *phase_refusal(const char *op, enum vm_state st)
+{
+	static const char *const post_boot[] = {
+		"pause", "resume", "ctrl_alt_del", "set_balloon_target",
+		"set_balloon_stats_interval", "balloon_stats", "update_drive", "update_net",
+	};
+	size_t i;
+
+	if (!strcmp(op, "start") && st != VM_STATE_NOT_STARTED)
+		return err_reply("The requested operation is not supported after starting the "
+				 "microVM.");
+	for (i = 0; i < sizeof(post_boot) / sizeof(post_boot[0]); i++)
+		if (!strcmp(op, post_boot[i]) && st == VM_STATE_NOT_STARTED)
+			return err_reply("The requested operation is not supported before "
+					 "starting the microVM.");
+	return NULL;
+}
 
 /*
  * One request: the reply, or NULL when the request is malformed (why says
@@ -217,7 +257,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 		return ok_reply();
 	}
 	if (!strcmp(op, "state")) {
-		enum vm_state st = ops->state ? ops->state(s->opaque) : s->own_state;
+		enum vm_state st = vm_state(s);
 
 		return json_pack("{s:b,s:s}", "ok", 1, "state",
 				 st <= VM_STATE_PAUSED ? state_names[st] : "Running");
@@ -232,6 +272,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 			goto malformed;
 		if (!ops->start)
 			return NOT_SUPPORTED("InstanceStart");
+		CHECK_PHASE();
 		json = json_dumps(body, JSON_COMPACT);
 		if (!json)
 			return err_reply("out of memory");
@@ -249,6 +290,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 	if (!strcmp(op, "pause")) {
 		if (!ops->pause)
 			return NOT_SUPPORTED("Pausing");
+		CHECK_PHASE();
 		ret = ops->pause(s->opaque, err, sizeof(err));
 		if (!ret)
 			s->own_state = VM_STATE_PAUSED;
@@ -257,6 +299,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 	if (!strcmp(op, "resume")) {
 		if (!ops->resume)
 			return NOT_SUPPORTED("Resuming");
+		CHECK_PHASE();
 		ret = ops->resume(s->opaque, err, sizeof(err));
 		if (!ret)
 			s->own_state = VM_STATE_RUNNING;
@@ -265,6 +308,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 	if (!strcmp(op, "ctrl_alt_del")) {
 		if (!ops->ctrl_alt_del)
 			return NOT_SUPPORTED("SendCtrlAltDel");
+		CHECK_PHASE();
 		return op_reply(ops->ctrl_alt_del(s->opaque, err, sizeof(err)), err);
 	}
 	if (!strcmp(op, "set_balloon_target")) {
@@ -272,6 +316,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 			goto malformed;
 		if (!ops->set_balloon_target)
 			return NOT_SUPPORTED("PATCH /balloon");
+		CHECK_PHASE();
 		return op_reply(ops->set_balloon_target(s->opaque, n, err, sizeof(err)), err);
 	}
 	if (!strcmp(op, "set_balloon_stats_interval")) {
@@ -279,6 +324,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 			goto malformed;
 		if (!ops->set_balloon_stats_interval)
 			return NOT_SUPPORTED("PATCH /balloon/statistics");
+		CHECK_PHASE();
 		return op_reply(ops->set_balloon_stats_interval(s->opaque, n, err, sizeof(err)),
 				err);
 	}
@@ -288,6 +334,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 
 		if (!ops->balloon_stats)
 			return NOT_SUPPORTED("GET /balloon/statistics");
+		CHECK_PHASE();
 		ret = ops->balloon_stats(s->opaque, &json, err, sizeof(err));
 		if (ret || !json) {
 			free(json);
@@ -314,6 +361,7 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 		if (drive ? !ops->update_drive : !ops->update_net)
 			return drive ? NOT_SUPPORTED("PATCH /drives") :
 				       NOT_SUPPORTED("PATCH /network-interfaces");
+		CHECK_PHASE();
 		ret = parse_section(&cfg, drive ? "drives" : "network-interfaces", body, id, err,
 				    sizeof(err));
 		if (!ret)

@@ -160,9 +160,16 @@ static void pages_request(struct virtio_balloon *b, const struct virtq_req *req,
 			}
 			if (!inflate)
 				continue;
-			/* Batch runs of adjacent pages into one madvise
-			 * (Linux mostly sends pages in ascending runs). */
+			/* Batch runs of adjacent pages into one madvise,
+			 * ascending or descending (Linux's balloon takes
+			 * pages one by one from the page allocator, which
+			 * hands out a split block from its top down). */
 			if (run_len && (uint64_t)pfn == run_start + run_len) {
+				run_len++;
+				continue;
+			}
+			if (run_len && pfn + 1ULL == run_start) {
+				run_start = pfn;
 				run_len++;
 				continue;
 			}

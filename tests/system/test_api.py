@@ -3,15 +3,26 @@ Debian's curl, as orchestration tools drive Firecracker: statuses, bodies
 and fault messages, the socket file, the configuration file, metrics, and
 a burst of bad requests from many clients at once.
 
-The target is tests/unit/api-stub from the same build as POPEK (the API
-server with fake VM controls that report each call on stdout; no KVM), or
-the program named by API_TARGET, run as `API_TARGET --api-sock PATH
-[--config-file FILE]`, which must print a line on stdout once it serves.
+Every test runs against two targets from the same build as POPEK, both
+with fake VM controls that report each call on stdout (no KVM):
+
+- api-stub: the HTTP server and the routes calling the controls in one
+  process;
+- rpc-stub: popek's side of the API (src/api/rpc.c) in one process, which
+  starts the real popek-api (POPEK_API_BINARY, build/popek-api) as popek
+  does and answers its requests over the socketpair: the same requests go
+  through the RPC path. The tests named test_rpc_* check that path itself
+  (the separate process, its privileges, who stops whom, failures).
+
+API_TARGET replaces both with a command line of its own (e.g.
+`API_TARGET="build/popek run"`), run as `API_TARGET --api-sock PATH
+[--config-file FILE]`; it must print a line on stdout once it serves.
 """
 import json
 import os
 import pathlib
 import select
+import shlex
 import signal
 import socket
 import stat
@@ -30,25 +41,73 @@ NOT_BEFORE = "The requested operation is not supported before starting the micro
 DESER = "An error occurred when deserializing the json body of a request: "
 
 
-def target():
-    t = os.environ.get("API_TARGET")
-    p = pathlib.Path(t) if t else popek_path().parent / "tests" / "unit" / "api-stub"
-    if not os.access(p, os.X_OK):
-        pytest.fail(f"{p} missing: build it first (ninja -C {popek_path().parent})")
-    return p
+class Target:
+    """A program that serves the API: its command line and environment."""
+
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.env = dict(os.environ, **(env or {}))
+        if not os.access(self.argv[0], os.X_OK):
+            pytest.fail(f"{self.argv[0]} missing: build it first "
+                        f"(ninja -C {popek_path().parent})")
+
+    def cmd(self, sock, *args):
+        return [*self.argv, "--api-sock", str(sock), *[str(a) for a in args]]
+
+    def run(self, sock, *args, env=None):
+        """Runs it to completion (for start-up errors)."""
+        return subprocess.run(self.cmd(sock, *args), capture_output=True, text=True,
+                              timeout=30, env=dict(self.env, **(env or {})))
+
+    @property
+    def rpc(self):
+        return self.name == "rpc-stub"
+
+
+def build_dir():
+    return popek_path().parent
+
+
+def popek_api_path():
+    return build_dir() / "popek-api"
+
+
+def make_target(name):
+    if name == "custom":
+        return Target(name, shlex.split(os.environ["API_TARGET"]))
+    if name == "rpc-stub":
+        return Target(name, [build_dir() / "tests" / "unit" / "rpc-stub"],
+                      {"POPEK_API_BINARY": str(popek_api_path())})
+    return Target(name, [build_dir() / "tests" / "unit" / "api-stub"])
+
+
+TARGETS = ["custom"] if os.environ.get("API_TARGET") else ["api-stub", "rpc-stub"]
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def target(request):
+    return make_target(request.param)
 
 
 class Vmm:
     """One API server process and what it printed."""
 
-    def __init__(self, sock, *args):
+    def __init__(self, target, sock, *args, env=None):
+        self.target = target
         self.sock = str(sock)
-        self.proc = subprocess.Popen([str(target()), "--api-sock", self.sock, *args],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(target.cmd(sock, *args), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=dict(target.env, **(env or {})))
         self.lines = []
         self.partial = b""
-        self.wait_line(lambda l: True, "the first line (ready)")
+        # The stubs print "ready" (after the calls a configuration file's
+        # logger section makes); another target its first line.
+        first = self.wait_line(lambda l: l.startswith("ready") or target.name == "custom",
+                               "the first line (ready)")
+        # rpc-stub: "ready <pid of popek-api>", the process that serves.
+        words = first.split()
+        self.api_pid = int(words[1]) if target.rpc and len(words) == 2 else self.proc.pid
 
     def wait_line(self, pred, what, timeout=10):
         deadline = time.monotonic() + timeout
@@ -69,7 +128,8 @@ class Vmm:
                 self.partial += d
                 *done, self.partial = self.partial.split(b"\n")
                 self.lines += [l.decode() for l in done]
-        pytest.fail(f"no {what} from {target()}: {self.lines} (exit {self.proc.poll()})")
+        pytest.fail(f"no {what} from {self.target.argv}: {self.lines} "
+                    f"(exit {self.proc.poll()})")
 
     def drain(self, quiet=0.2):
         """Reads what the server printed until it is quiet for a moment."""
@@ -115,9 +175,12 @@ class Vmm:
         return j["fault_message"]
 
     def fds(self):
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        """Descriptors of the process that holds the connections."""
+        return len(os.listdir(f"/proc/{self.api_pid}/fd"))
 
     def stop(self):
+        if self.proc.stdout.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -125,14 +188,16 @@ class Vmm:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.drain(quiet=0)
+        self.stderr = self.proc.stderr.read().decode(errors="replace")
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
 
 
 @pytest.fixture
-def vmm(tmp_path):
-    v = Vmm(tmp_path / "api.sock")
+def vmm(target, tmp_path):
+    v = Vmm(target, tmp_path / "api.sock")
     yield v
     v.stop()
 
@@ -362,16 +427,22 @@ def test_burst_of_bad_requests(vmm):
     assert vmm.fds() == before
 
 
-def test_socket_file(tmp_path):
+def stale_socket(path):
+    """A socket file nobody listens on, as a killed server leaves it."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()
+
+
+def test_socket_file(target, tmp_path):
     sock = tmp_path / "api.sock"
-    v = Vmm(sock)
+    v = Vmm(target, sock)
     try:
         st = os.lstat(sock)
         assert stat.S_ISSOCK(st.st_mode)
         assert stat.S_IMODE(st.st_mode) == 0o600
         # A second server on a live socket is refused, and leaves it alone.
-        p = subprocess.run([str(target()), "--api-sock", str(sock)], capture_output=True,
-                           text=True, timeout=10)
+        p = target.run(sock)
         assert p.returncode != 0
         assert "in use by another process" in p.stderr
         assert v.get("/")["state"] == "Not started"
@@ -379,17 +450,23 @@ def test_socket_file(tmp_path):
         assert v.stop() == 0
     assert not sock.exists()
     # A stale socket file (its server was killed) is replaced.
-    v = Vmm(sock)
+    v = Vmm(target, sock)
     v.proc.kill()
     v.proc.wait()
+    v.stop()
+    if target.rpc:
+        # popek-api outlives a killed popek only until it sees the
+        # socketpair close, and removes its socket file as it exits.
+        wait_gone(v.api_pid)
+        assert not sock.exists()
+        stale_socket(sock)
     assert sock.exists()
-    v = Vmm(sock)
+    v = Vmm(target, sock)
     assert v.get("/")["state"] == "Not started"
     assert v.stop() == 0
     # Anything else at the path is refused and kept.
     sock.write_text("not a socket")
-    p = subprocess.run([str(target()), "--api-sock", str(sock)], capture_output=True, text=True,
-                       timeout=10)
+    p = target.run(sock)
     assert p.returncode != 0
     assert "exists and is not a socket" in p.stderr
     assert sock.read_text() == "not a socket"
@@ -409,10 +486,10 @@ FC_CONFIG = {
 }
 
 
-def test_config_file(tmp_path):
+def test_config_file(target, tmp_path):
     f = tmp_path / "vm_config.json"
     f.write_text(json.dumps(FC_CONFIG))
-    v = Vmm(tmp_path / "api.sock", "--config-file", str(f))
+    v = Vmm(target, tmp_path / "api.sock", "--config-file", str(f))
     try:
         cfg = v.get("/vm/config")
         assert cfg["boot-source"]["kernel_image_path"] == "vmlinux.bin"
@@ -421,7 +498,7 @@ def test_config_file(tmp_path):
         # What GET /vm/config returns is a configuration file again.
         f2 = tmp_path / "again.json"
         f2.write_text(json.dumps(cfg))
-        v2 = Vmm(tmp_path / "api2.sock", "--config-file", str(f2))
+        v2 = Vmm(target, tmp_path / "api2.sock", "--config-file", str(f2))
         assert v2.get("/vm/config") == cfg
         v2.stop()
     finally:
@@ -434,8 +511,7 @@ def test_config_file(tmp_path):
         ({**FC_CONFIG, "drives": [FC_CONFIG["drives"][0], {"drive_id": "x"}]}, "drives[1]"),
     ]:
         f.write_text(json.dumps(bad))
-        p = subprocess.run([str(target()), "--api-sock", str(tmp_path / "bad.sock"),
-                            "--config-file", str(f)], capture_output=True, text=True, timeout=10)
+        p = target.run(tmp_path / "bad.sock", "--config-file", f)
         assert p.returncode == 2, p
         assert needle in p.stderr and str(f) in p.stderr, p.stderr
         assert not (tmp_path / "bad.sock").exists()
@@ -456,8 +532,174 @@ def test_metrics(vmm, tmp_path):
     assert j["put_api_requests"]["metrics_count"] == 2
     assert j["put_api_requests"]["metrics_fails"] == 1
     assert j["api_server"]["requests"] >= 3
+    if vmm.target.rpc:
+        # The VMM's counters (rpc-stub's: one per state call) and gauges,
+        # fetched from popek as FlushMetrics is handled.
+        assert j["stub_vmm"]["answer"] == 42
+        assert j["stub_vmm"]["state_calls"] >= 3
     # Counts are per period: the next line starts from zero.
     vmm.ok("PUT", "/actions", '{"action_type": "FlushMetrics"}')
     j = json.loads(m.read_text().splitlines()[1])
     assert j["get_api_requests"]["instance_info_count"] == 0
     assert j["put_api_requests"]["actions_count"] == 1
+    if vmm.target.rpc:
+        assert j["stub_vmm"]["answer"] == 42
+        assert j["stub_vmm"]["state_calls"] < 5
+    # The last line is written as the server stops.
+    assert vmm.stop() == 0
+    lines = m.read_text().splitlines()
+    assert len(lines) == 3
+    j = json.loads(lines[2])
+    assert j["put_api_requests"]["actions_count"] == 0
+    if vmm.target.rpc:
+        assert j["stub_vmm"]["answer"] == 42
+
+
+# ---- the RPC path itself: popek's side (rpc-stub) and popek-api ----
+
+@pytest.fixture
+def rpc():
+    return make_target("rpc-stub")
+
+
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def wait_gone(pid, timeout=10):
+    """Waits until pid has exited (gone, or a zombie its new parent may
+    never reap in a container)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"process {pid} still runs: {proc_status(pid)}")
+
+
+def test_rpc_process(rpc, tmp_path):
+    """popek-api is a process of its own, started by popek's side, with
+    nothing of popek's and no privileges; popek's side has no HTTP code."""
+    v = Vmm(rpc, tmp_path / "api.sock")
+    try:
+        api = v.api_pid
+        assert api != v.proc.pid
+        assert os.readlink(f"/proc/{api}/exe") == str(popek_api_path().resolve())
+        status = proc_status(api)
+        assert int(status["PPid"]) == v.proc.pid
+        assert status["NoNewPrivs"] == "1"
+        for caps in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"):
+            assert int(status[caps], 16) == 0, (caps, status[caps])
+        # A session of its own: the terminal's signals go to popek only.
+        assert os.getsid(api) == api
+        fds = {int(fd): os.readlink(f"/proc/{api}/fd/{fd}") for fd in os.listdir(f"/proc/{api}/fd")}
+        assert fds[0] == "/dev/null" and fds[1] == "/dev/null", fds
+        assert fds[3].startswith("socket:"), fds
+        # Beyond 0-3: the listening socket, libmicrohttpd's and its own
+        # descriptors; no file.
+        assert all(t.startswith(("socket:", "anon_inode:", "pipe:")) for fd, t in fds.items()
+                   if fd > 3), fds
+        with open(f"/proc/{v.proc.pid}/maps") as f:
+            assert "libmicrohttpd" not in f.read()
+        with open(f"/proc/{api}/maps") as f:
+            assert "libmicrohttpd" in f.read()
+        assert v.get("/")["state"] == "Not started"
+    finally:
+        assert v.stop() == 0
+    # popek's side stopped popek-api and reaped it; the socket file went
+    # with it.
+    assert "stopped" in v.lines
+    assert not os.path.exists(f"/proc/{api}")
+    assert not (tmp_path / "api.sock").exists()
+    assert "error" not in v.stderr and "warning" not in v.stderr, v.stderr
+
+
+def test_rpc_popek_killed(rpc, tmp_path):
+    """popek-api exits when popek does, whatever the way."""
+    sock = tmp_path / "api.sock"
+    v = Vmm(rpc, sock)
+    api = v.api_pid
+    v.proc.kill()
+    v.proc.wait()
+    wait_gone(api, timeout=5)
+    assert not sock.exists()
+    v.stop()
+
+
+def test_rpc_api_killed(rpc, tmp_path):
+    """popek goes on when popek-api dies, says so once, and stops cleanly."""
+    v = Vmm(rpc, tmp_path / "api.sock")
+    start(v)
+    os.kill(v.api_pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert v.proc.poll() is None
+    assert v.stop() == 0
+    assert "stopped" in v.lines
+    assert v.stderr.count("popek-api exited: the API is no longer served") == 1, v.stderr
+
+
+def test_rpc_start_failures(rpc, tmp_path):
+    """Each way popek-api can fail to start is one error line from popek's
+    side, and leaves no socket file and no process."""
+    def one_line(p, needle):
+        assert p.returncode == 2, p
+        lines = p.stderr.splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("rpc-stub: error: "), lines
+        assert needle in lines[0], lines
+
+    nope = tmp_path / "nope"
+    one_line(rpc.run(tmp_path / "a.sock", env={"POPEK_API_BINARY": str(nope)}),
+             f"cannot run the API server {nope}: No such file or directory")
+    # Not found beside the program (rpc-stub is in tests/unit/).
+    one_line(rpc.run(tmp_path / "a.sock", env={"POPEK_API_BINARY": ""}),
+             "tests/unit/popek-api: No such file or directory (it is built and installed "
+             "beside popek; POPEK_API_BINARY names another)")
+    # popek-api's own reasons, reported through the socketpair.
+    one_line(rpc.run(tmp_path / ("x" * 120)), "a Unix socket path holds at most 107 bytes")
+    one_line(rpc.run(tmp_path / "no" / "dir.sock"), "No such file or directory")
+    f = tmp_path / "vm.json"
+    f.write_text(json.dumps({"metrics": {"metrics_path": str(tmp_path / "no" / "m.json")}}))
+    one_line(rpc.run(tmp_path / "a.sock", "--config-file", f),
+             "Cannot initialize the metrics system")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vm.json"]
+
+
+def test_rpc_initial_config(rpc, tmp_path):
+    """The configuration file goes to popek-api in "hello": its logger
+    section comes back as a configure_logger call before popek-api is
+    ready, its metrics section starts popek-api's metrics writer, which
+    reports the VMM's counters too; --id is GET / "id"."""
+    m = tmp_path / "metrics.json"
+    f = tmp_path / "vm.json"
+    f.write_text(json.dumps({**FC_CONFIG, "logger": {"level": "Warning"},
+                             "metrics": {"metrics_path": str(m)}}))
+    v = Vmm(rpc, tmp_path / "api.sock", "--config-file", f, "--id", "vm_7")
+    try:
+        assert v.lines[0] == "logger - Warning", v.lines
+        assert v.lines[1].startswith("ready "), v.lines
+        info = v.get("/")
+        assert info["id"] == "vm_7"
+        assert v.get("/vm/config")["metrics"] == {"metrics_path": str(m)}
+        start(v)
+        v.ok("PATCH", "/vm", '{"state": "Paused"}')
+        v.wait_line(lambda l: l == "pause", "pause call")
+    finally:
+        assert v.stop() == 0
+    lines = [json.loads(l) for l in m.read_text().splitlines()]
+    assert lines and lines[-1]["stub_vmm"]["answer"] == 42
+    assert sum(l["stub_vmm"]["state_calls"] for l in lines) > 5
+    assert sum(l["patch_api_requests"]["vm_count"] for l in lines) == 1
+
+
+def test_rpc_api_by_hand(tmp_path):
+    """popek-api without popek: one error, nothing made."""
+    p = run([popek_api_path(), "--api-sock", tmp_path / "x.sock"])
+    assert p.returncode == 2
+    assert "popek-api: error: fd 3 is not a socket" in p.stderr
+    assert not (tmp_path / "x.sock").exists()

@@ -529,15 +529,37 @@ static void test_start_config_checked(void **state)
 	assert_true(json_is_false(json_object_get(reply, "ok")));
 	assert_non_null(strstr(rpc_str(reply, "error"), "bogus"));
 	json_decref(reply);
-	/* A drive update with a bad path is refused by config.c too. */
+	assert_int_equal(b.fake.starts, 0);
+	assert_int_equal(b.fake.drive_path[0], '\0');
+	/* Controls out of their phase are refused here too (the routes
+	 * already refuse them: this is for a popek-api that would not). */
+	reply = ask(fd, json_pack("{s:s}", "op", "pause"));
+	assert_string_equal(rpc_str(reply, "error"),
+			    "The requested operation is not supported before starting the microVM.");
+	json_decref(reply);
+	reply = ask(fd, json_pack("{s:s,s:I}", "op", "set_balloon_target", "amount_mib",
+				  (json_int_t)5));
+	assert_true(json_is_false(json_object_get(reply, "ok")));
+	json_decref(reply);
+	assert_int_equal(b.fake.pauses, 0);
+	assert_int_equal(b.fake.balloon_target, 0);
+	reply = ask(fd, json_pack("{s:s,s:{}}", "op", "start", "config"));
+	assert_true(json_is_true(json_object_get(reply, "ok")));
+	json_decref(reply);
+	reply = ask(fd, json_pack("{s:s,s:{}}", "op", "start", "config"));
+	assert_string_equal(rpc_str(reply, "error"),
+			    "The requested operation is not supported after starting the microVM.");
+	json_decref(reply);
+	assert_int_equal(b.fake.starts, 1);
+	/* A drive update with a bad path is refused by config.c. */
 	reply = ask(fd, json_pack("{s:s,s:{s:s,s:i}}", "op", "update_drive", "drive", "drive_id",
 				  "x", "path_on_host", 5));
 	assert_true(json_is_false(json_object_get(reply, "ok")));
+	assert_non_null(strstr(rpc_str(reply, "error"), "path_on_host"));
 	json_decref(reply);
-	assert_int_equal(b.fake.starts, 0);
 	assert_int_equal(b.fake.drive_path[0], '\0');
 	/* Still serving. */
-	assert_int_equal(b.ops->state(b.cli), VM_STATE_NOT_STARTED);
+	assert_int_equal(b.ops->state(b.cli), VM_STATE_RUNNING);
 	disconnect_both(&b);
 }
 
@@ -747,8 +769,9 @@ static struct api_rpc_client *client_with_hello(const char *hello, int *fd, char
 	return api_rpc_client_open(sv[1], 1000, err, errlen);
 }
 
-#define GOOD_HELLO "{\"op\":\"hello\",\"version\":1,\"ops\":[\"pause\",\"nonsense\",3],\"config\":null," \
-		   "\"id\":null,\"log_level\":1}"
+#define GOOD_HELLO                                                                     \
+	"{\"op\":\"hello\",\"version\":1,\"ops\":[\"pause\",\"nonsense\",3],\"config\":null," \
+	"\"id\":null,\"log_level\":1}"
 
 static void test_client_bad_hello(void **state)
 {

@@ -234,8 +234,9 @@ static void test_inflate_single_pages_and_runs(void **state)
 	struct fx *f = *state;
 	uint64_t base = TOUCHED + (32ULL << 20);
 	uint32_t p0 = (uint32_t)(base >> 12);
-	/* Runs [0-2], [8-9], [3]; then every other page of 32..63. */
-	uint32_t pfns[3 + 2 + 1 + 16] = { p0, p0 + 1, p0 + 2, p0 + 8, p0 + 9, p0 + 3 };
+	/* Runs [0-2], [8-9] (descending), [3]; then every other page of
+	 * 32..63. */
+	uint32_t pfns[3 + 2 + 1 + 16] = { p0, p0 + 1, p0 + 2, p0 + 9, p0 + 8, p0 + 3 };
 
 	start(f, 0);
 	for (unsigned i = 0; i < 16; i++)
