@@ -4,6 +4,7 @@
 
 #include "util/log.h"
 #include "vmm/builder.h"
+#include "vmm/control.h"
 #include "vmm/options.h"
 #include "vmm/vm.h"
 
@@ -69,5 +70,7 @@ int main(int argc, char **argv)
 		return status;
 	if (!strcmp(argv[1], "cpuid"))
 		return vmm_dump_cpuid(opts.cpus);
+	if (opts.api_socket || opts.config_file)
+		return vmm_serve(&opts);
 	return vmm_run(&opts);
 }

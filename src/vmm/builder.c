@@ -471,7 +471,7 @@ static void log_memory(const struct vm *vm)
 		kib_less(anon, guest), kib_less(pss, guest));
 }
 
-static int run_machine(struct machine *m, char *err, size_t errlen)
+static int run_machine(struct machine *m, const struct vmm_hooks *hooks, char *err, size_t errlen)
 {
 	sigset_t block;
 	int sigfd, ret;
@@ -491,9 +491,14 @@ static int run_machine(struct machine *m, char *err, size_t errlen)
 		goto out;
 	}
 	ret = vm_start(&m->vm, err, errlen);
-	if (!ret)
+	if (!ret) {
+		if (hooks && hooks->running)
+			hooks->running(hooks->opaque, &m->vm);
 		wait_for_stop(&m->vm, sigfd);
+	}
 	vm_join(&m->vm);
+	if (hooks && hooks->stopped)
+		hooks->stopped(hooks->opaque);
 	console_stop(m->console);
 	log_stats(&m->vm);
 out:
@@ -508,7 +513,7 @@ out:
  * guest reset and --on-reboot restart asks for another boot. */
 static int boot_once(struct machine *m, const struct run_options *o,
 		     const struct file_image *kernel, const struct file_image *initrd,
-		     bool *restart)
+		     const struct vmm_hooks *hooks, bool *restart)
 {
 	enum vm_stop_reason reason;
 	char err[512];
@@ -533,7 +538,7 @@ static int boot_once(struct machine *m, const struct run_options *o,
 		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */
 		goto fail;
 	}
-	if (run_machine(m, err, sizeof(err)))
+	if (run_machine(m, hooks, err, sizeof(err)))
 		goto fail;
 
 	reason = vm_stop_reason(&m->vm);
@@ -550,6 +555,8 @@ static int boot_once(struct machine *m, const struct run_options *o,
 	goto out;
 fail:
 	pr_err("%s", err);
+	if (hooks && hooks->failed)
+		hooks->failed(hooks->opaque, err);
 out:
 	detach_devices(m);
 	if (m->vm_created)
@@ -559,6 +566,11 @@ out:
 }
 
 int vmm_run(const struct run_options *o)
+{
+	return vmm_run_hooked(o, NULL);
+}
+
+int vmm_run_hooked(const struct run_options *o, const struct vmm_hooks *hooks)
 {
 	struct file_image kernel = {
 		.name = "built-in guest",
@@ -575,6 +587,8 @@ int vmm_run(const struct run_options *o)
 	if ((o->kernel && read_file("--kernel", o->kernel, o->memory, &kernel, err, sizeof(err))) ||
 	    (o->initrd && read_file("--initrd", o->initrd, o->memory, &initrd, err, sizeof(err)))) {
 		pr_err("%s", err);
+		if (hooks && hooks->failed)
+			hooks->failed(hooks->opaque, err);
 		free_file(&kernel);
 		free_file(&initrd);
 		return POPEK_EXIT_USAGE;
@@ -588,11 +602,13 @@ int vmm_run(const struct run_options *o)
 	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) ||
 	    check_config(o, &m->kvm, err, sizeof(err))) {
 		pr_err("%s", err);
+		if (hooks && hooks->failed)
+			hooks->failed(hooks->opaque, err);
 		status = POPEK_EXIT_USAGE;
 		goto out;
 	}
 	do
-		status = boot_once(m, o, &kernel, &initrd, &restart);
+		status = boot_once(m, o, &kernel, &initrd, hooks, &restart);
 	while (restart);
 	pr_info("exit status %d", status);
 out:

@@ -8,6 +8,19 @@
 /* Returns the process exit status (see enum popek_exit_status). */
 int vmm_run(const struct run_options *opts);
 
+struct vm;
+
+/* For a controller (the API): told when each boot's VM runs and stops,
+ * and why a boot failed before it ran. Called on the main thread. */
+struct vmm_hooks {
+	void (*running)(void *opaque, struct vm *vm);
+	void (*stopped)(void *opaque);
+	void (*failed)(void *opaque, const char *why);
+	void *opaque;
+};
+
+int vmm_run_hooked(const struct run_options *opts, const struct vmm_hooks *hooks);
+
 /* Prints the CPUID table each of ncpus vCPUs would get, one line per leaf
  * ("cpu I leaf 0xFFFFFFFF.I eax=... ebx=... ecx=... edx=..."): what the
  * guest should see, for comparing with what it does see. */

@@ -7,7 +7,7 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_DISK, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_DISK, OPT_API_SOCKET, OPT_CONFIG_FILE, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -17,6 +17,9 @@ static const struct option run_longopts[] = {
 	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCKET },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "no-rng", no_argument, NULL, OPT_NO_RNG },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -42,6 +45,10 @@ void options_print_run_help(void *file)
 		"  --disk PATH[,ro][,serial=ID][,cache=none]\n"
 		"                    a virtio-blk disk on a raw image or block device (repeatable)\n"
 		"  --rng, --no-rng   a virtio-rng entropy device fed by getrandom() (default on)\n"
+		"  --api-sock PATH   serve Firecracker's REST API on a Unix socket (also\n"
+		"                    --api-socket); without --config-file the VM waits for\n"
+		"                    PUT /actions InstanceStart\n"
+		"  --config-file FILE  boot from Firecracker's JSON configuration\n"
 		"  -v, --verbose     more log lines on stderr (repeat for debug)\n"
 		"  -q, --quiet       only errors on stderr\n"
 		"  -h, --help        this text\n"
@@ -144,6 +151,17 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				return OPTIONS_ERROR;
 			}
 			break;
+		case OPT_API_SOCKET:
+		case OPT_CONFIG_FILE:
+			if (!optarg[0]) {
+				snprintf(err, errlen, "%s: empty path", argv[optind - 1]);
+				return OPTIONS_ERROR;
+			}
+			if (c == OPT_API_SOCKET)
+				o->api_socket = optarg;
+			else
+				o->config_file = optarg;
+			break;
 		case OPT_DISK:
 			if (o->ndisks == OPTIONS_MAX_DISKS) {
 				snprintf(err, errlen, "--disk: at most %d disks", OPTIONS_MAX_DISKS);
@@ -183,6 +201,12 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 					 argv[optind - 1]);
 			return OPTIONS_ERROR;
 		}
+	}
+	/* A configuration file describes the whole VM, as in Firecracker. */
+	if (o->config_file && (o->kernel || o->initrd || o->cmdline || o->ndisks)) {
+		snprintf(err, errlen, "--config-file describes the VM: drop --kernel, --initrd, "
+			 "--cmdline and --disk");
+		return OPTIONS_ERROR;
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "%s: unexpected argument (see popek run --help)", argv[optind]);

@@ -29,6 +29,8 @@ struct run_options {
 	const char *cmdline;      /* NULL: empty */
 	enum on_reboot on_reboot;
 	bool rng;                 /* virtio-rng (default on) */
+	const char *api_socket;   /* --api-sock: serve Firecracker's API there */
+	const char *config_file;  /* --config-file: Firecracker's JSON configuration */
 	unsigned ndisks;          /* --disk, repeatable: checked, opened later */
 	struct disk_spec disks[OPTIONS_MAX_DISKS];
 	int verbosity;            /* -v / -q */
