@@ -69,6 +69,10 @@ struct machine {
 	struct disk *disks[OPTIONS_MAX_DISKS];   /* opened, not yet given to a device */
 	struct virtio_blk *blk[OPTIONS_MAX_DISKS];
 	struct virtio_pci *blk_pci[OPTIONS_MAX_DISKS];
+	/* SIGINT/SIGTERM/SIGHUP, blocked in every thread for the whole run
+	 * and read here, so they stop the VM cleanly whenever they come. */
+	int sigfd;
+	bool host_signal;
 };
 
 /* Reads a whole --kernel or --initrd file (opt names the option in
@@ -374,25 +378,34 @@ static int load_guest(struct machine *m, const struct file_image *k,
 	return 0;
 }
 
-/* Waits for the machine to stop, or for SIGINT/SIGTERM/SIGHUP to stop it. */
-static void wait_for_stop(struct vm *vm, int sigfd)
+/* Reads a pending SIGINT/SIGTERM/SIGHUP from the run's signalfd, if any,
+ * and remembers it: a signal that races with a guest reset must still end
+ * the run rather than be lost to a restart. */
+static bool take_host_signal(struct machine *m)
 {
+	struct signalfd_siginfo si;
+
+	if (m->sigfd >= 0 && read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		pr_warn("stopping the VM on signal %u", si.ssi_signo);
+		m->host_signal = true;
+	}
+	return m->host_signal;
+}
+
+/* Waits for the machine to stop, or for a host signal to stop it. */
+static void wait_for_stop(struct machine *m)
+{
+	struct vm *vm = &m->vm;
 	struct pollfd fds[2] = {
 		{ .fd = vm->stop_eventfd, .events = POLLIN },
-		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = m->sigfd, .events = POLLIN },
 	};
 
 	while (vm_stop_reason(vm) == VM_STOP_NONE) {
-		if (poll(fds, sigfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+		if (poll(fds, m->sigfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
 			break;
-		if (fds[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				pr_warn("stopping the VM on signal %u", si.ssi_signo);
-				vm_request_stop(vm, VM_STOP_USER, POPEK_EXIT_SIGNAL);
-			}
-		}
+		if ((fds[1].revents & POLLIN) && take_host_signal(m))
+			vm_request_stop(vm, VM_STOP_USER, POPEK_EXIT_SIGNAL);
 	}
 }
 
@@ -473,38 +486,23 @@ static void log_memory(const struct vm *vm)
 
 static int run_machine(struct machine *m, const struct vmm_hooks *hooks, char *err, size_t errlen)
 {
-	sigset_t block;
-	int sigfd, ret;
+	int ret = console_start(m->console);
 
-	/* The host's stop signals are read from a signalfd by this thread;
-	 * the vCPU and console threads inherit the mask and never see them. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, NULL);
-	sigfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
-
-	ret = console_start(m->console);
 	if (ret) {
 		snprintf(err, errlen, "console: %s", strerror(-ret));
-		goto out;
+		return ret;
 	}
 	ret = vm_start(&m->vm, err, errlen);
 	if (!ret) {
 		if (hooks && hooks->running)
 			hooks->running(hooks->opaque, &m->vm);
-		wait_for_stop(&m->vm, sigfd);
+		wait_for_stop(m);
 	}
 	vm_join(&m->vm);
 	if (hooks && hooks->stopped)
 		hooks->stopped(hooks->opaque);
 	console_stop(m->console);
 	log_stats(&m->vm);
-out:
-	if (sigfd >= 0)
-		close(sigfd);
-	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	return ret;
 }
 
@@ -548,6 +546,10 @@ static int boot_once(struct machine *m, const struct run_options *o,
 		reason = VM_STOP_PANIC;
 		status = POPEK_EXIT_GUEST_PANIC;
 	}
+	if (take_host_signal(m)) {
+		reason = VM_STOP_USER;
+		status = POPEK_EXIT_SIGNAL;
+	}
 	*restart = reason == VM_STOP_RESET && o->on_reboot == ON_REBOOT_RESTART;
 	pr_info("VM stopped: %s, %s", vm_stop_reason_name(reason),
 		*restart ? "restarting" : "exiting");
@@ -578,7 +580,8 @@ int vmm_run_hooked(const struct run_options *o, const struct vmm_hooks *hooks)
 		.size = (size_t)(builtin_guest_end - builtin_guest_start),
 	};
 	struct file_image initrd = { .name = NULL };
-	struct machine *m;
+	struct machine *m = NULL;
+	sigset_t stop_signals, saved_mask;
 	char err[512];
 	bool restart;
 	int status;
@@ -599,6 +602,13 @@ int vmm_run_hooked(const struct run_options *o, const struct vmm_hooks *hooks)
 		status = POPEK_EXIT_VMM_ERROR;
 		goto out;
 	}
+	/* Before any thread exists, so that all of them inherit the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &saved_mask);
+	m->sigfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) ||
 	    check_config(o, &m->kvm, err, sizeof(err))) {
 		pr_err("%s", err);
@@ -612,8 +622,18 @@ int vmm_run_hooked(const struct run_options *o, const struct vmm_hooks *hooks)
 	while (restart);
 	pr_info("exit status %d", status);
 out:
-	if (m)
+	if (m) {
 		kvm_close(&m->kvm);
+		/* The VM is gone: a stop signal now has nothing left to stop,
+		 * so drain them rather than die of one after unblocking. */
+		struct signalfd_siginfo si;
+
+		while (m->sigfd >= 0 && read(m->sigfd, &si, sizeof(si)) == sizeof(si))
+			;
+		if (m->sigfd >= 0)
+			close(m->sigfd);
+		pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+	}
 	free(m);
 	free_file(&kernel);
 	free_file(&initrd);

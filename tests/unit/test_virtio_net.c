@@ -166,22 +166,22 @@ static void desc(struct fx *f, unsigned q, unsigned i, uint64_t addr, uint32_t l
 	desc_at(f, DESC(q), i, addr, len, flags, next);
 }
 
+/* The ring indexes are published and read as a driver does (release,
+ * acquire): the worker thread reads them concurrently in test_worker. */
 static void avail(struct fx *f, unsigned q, uint16_t head)
 {
-	uint16_t idx;
+	uint16_t *idx = guest_memory_ptr(&f->mem, AVAIL(q) + 2, 2);
 
 	assert_int_equal(guest_memory_write(&f->mem, AVAIL(q) + 4 + 2 * (f->avail_idx[q] % QSIZE),
 					    &head, 2), 0);
-	idx = ++f->avail_idx[q];
-	assert_int_equal(guest_memory_write(&f->mem, AVAIL(q) + 2, &idx, 2), 0);
+	__atomic_store_n(idx, ++f->avail_idx[q], __ATOMIC_RELEASE);
 }
 
 static uint16_t used_idx(struct fx *f, unsigned q)
 {
-	uint16_t v;
+	uint16_t *idx = guest_memory_ptr(&f->mem, USED(q) + 2, 2);
 
-	assert_int_equal(guest_memory_read(&f->mem, USED(q) + 2, &v, 2), 0);
-	return v;
+	return __atomic_load_n(idx, __ATOMIC_ACQUIRE);
 }
 
 static struct virtq_used_elem used(struct fx *f, unsigned q, unsigned i)
