@@ -398,7 +398,7 @@ static const struct virtio_device_ops balloon_ops_template = {
 };
 
 struct virtio_balloon *virtio_balloon_create(const struct guest_memory *mem,
-					     const struct balloon_config *cfg,
+					     const struct balloon_params *cfg,
 					     char *err, size_t errlen)
 {
 	struct virtio_balloon *b = calloc(1, sizeof(*b));

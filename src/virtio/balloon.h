@@ -24,7 +24,7 @@
  *
  * Wiring (src/vmm/builder.c), after pci_attach():
  *
- *	struct balloon_config bc = BALLOON_CONFIG_DEFAULT;
+ *	struct balloon_params bc = BALLOON_PARAMS_DEFAULT;
  *	struct virtio_balloon *b = virtio_balloon_create(&vm->mem, &bc, err, errlen);
  *	struct virtio_pci *vp = b ? virtio_pci_create(vm, &bus, &routing,
  *			virtio_balloon_ops(b), b, err, errlen) : NULL;
@@ -91,14 +91,14 @@ struct virtio_balloon_config {
 	uint32_t actual;           /* le32: pages in the balloon, set by the driver */
 };
 
-struct balloon_config {
+struct balloon_params {
 	uint64_t target;           /* initial target, bytes (rounded down to 4 KiB) */
 	unsigned stats_interval;   /* seconds between statistics requests; 0: none */
 	bool deflate_on_oom;       /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
 	bool shared_memory;        /* guest RAM is a shared mapping: MADV_REMOVE */
 };
 
-#define BALLOON_CONFIG_DEFAULT { .deflate_on_oom = true }
+#define BALLOON_PARAMS_DEFAULT { .deflate_on_oom = true }
 
 /* The guest's last report. Sizes in bytes, events in counts, as the
  * driver sent them (§5.5.6.4); present has bit 1 << tag set for each
@@ -128,7 +128,7 @@ struct virtio_balloon;
 
 /* NULL with err set on failure. mem must outlive the device. */
 struct virtio_balloon *virtio_balloon_create(const struct guest_memory *mem,
-					     const struct balloon_config *cfg,
+					     const struct balloon_params *cfg,
 					     char *err, size_t errlen);
 void virtio_balloon_destroy(struct virtio_balloon *b);
 

@@ -26,7 +26,9 @@
 #include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "pci/pci.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/disk.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
@@ -69,6 +71,12 @@ struct machine {
 	struct disk *disks[OPTIONS_MAX_DISKS];   /* opened, not yet given to a device */
 	struct virtio_blk *blk[OPTIONS_MAX_DISKS];
 	struct virtio_pci *blk_pci[OPTIONS_MAX_DISKS];
+	unsigned nnets;
+	struct virtio_net *nets_opened[OPTIONS_MAX_NETS];  /* taps opened before the VM */
+	struct virtio_net *net[OPTIONS_MAX_NETS];
+	struct virtio_pci *net_pci[OPTIONS_MAX_NETS];
+	struct virtio_balloon *balloon;
+	struct virtio_pci *balloon_pci;
 	/* SIGINT/SIGTERM/SIGHUP, blocked in every thread for the whole run
 	 * and read here, so they stop the VM cleanly whenever they come. */
 	int sigfd;
@@ -261,6 +269,33 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 				      m->blk_pci[i]->worker, err, errlen))
 			return -EINVAL;
 	}
+	for (unsigned i = 0; i < o->nnets; i++) {
+		m->net[i] = m->nets_opened[i];
+		m->nets_opened[i] = NULL;
+		m->nnets = i + 1;
+		m->net_pci[i] = virtio_pci_create(&m->vm, &m->pci, &m->routing,
+						  virtio_net_ops(m->net[i]), m->net[i], err, errlen);
+		if (!m->net_pci[i] ||
+		    virtio_net_attach(m->net[i], virtio_pci_dev(m->net_pci[i]),
+				      m->net_pci[i]->worker, err, errlen))
+			return -EINVAL;
+	}
+	if (o->balloon) {
+		struct balloon_params bp = BALLOON_PARAMS_DEFAULT;
+
+		bp.target = o->balloon_target;
+		bp.stats_interval = o->balloon_stats_interval;
+		m->balloon = virtio_balloon_create(&m->vm.mem, &bp, err, errlen);
+		if (!m->balloon)
+			return -EINVAL;
+		m->balloon_pci = virtio_pci_create(&m->vm, &m->pci, &m->routing,
+						   virtio_balloon_ops(m->balloon), m->balloon,
+						   err, errlen);
+		if (!m->balloon_pci ||
+		    virtio_balloon_attach(m->balloon, virtio_pci_dev(m->balloon_pci),
+					  m->balloon_pci->worker, err, errlen))
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -278,6 +313,24 @@ static void detach_devices(struct machine *m)
 		m->blk[i] = NULL;
 	}
 	m->ndisks = 0;
+	for (unsigned i = 0; i < m->nnets; i++) {
+		virtio_pci_destroy(m->net_pci[i]);
+		if (m->net[i])
+			virtio_net_destroy(m->net[i]);
+		m->net_pci[i] = NULL;
+		m->net[i] = NULL;
+	}
+	m->nnets = 0;
+	for (unsigned i = 0; i < OPTIONS_MAX_NETS; i++) {
+		if (m->nets_opened[i])
+			virtio_net_destroy(m->nets_opened[i]);
+		m->nets_opened[i] = NULL;
+	}
+	virtio_pci_destroy(m->balloon_pci);
+	m->balloon_pci = NULL;
+	if (m->balloon)
+		virtio_balloon_destroy(m->balloon);
+	m->balloon = NULL;
 	for (unsigned i = 0; i < OPTIONS_MAX_DISKS; i++) {
 		if (m->disks[i])
 			disk_close(m->disks[i]);
@@ -523,6 +576,13 @@ static int boot_once(struct machine *m, const struct run_options *o,
 	for (unsigned i = 0; i < o->ndisks; i++) {
 		m->disks[i] = disk_open(&o->disks[i], err, sizeof(err));
 		if (!m->disks[i]) {
+			status = POPEK_EXIT_USAGE;
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < o->nnets; i++) {
+		m->nets_opened[i] = virtio_net_create(&o->nets[i], err, sizeof(err));
+		if (!m->nets_opened[i]) {
 			status = POPEK_EXIT_USAGE;
 			goto fail;
 		}

@@ -7,7 +7,7 @@
 
 #include "util/parse.h"
 
-enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_DISK, OPT_API_SOCKET, OPT_CONFIG_FILE, OPT_VERSION };
+enum { OPT_CPUS = 256, OPT_MEMORY, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_ON_REBOOT, OPT_RNG, OPT_NO_RNG, OPT_DISK, OPT_NET, OPT_BALLOON, OPT_API_SOCKET, OPT_CONFIG_FILE, OPT_VERSION };
 
 static const struct option run_longopts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -17,6 +17,8 @@ static const struct option run_longopts[] = {
 	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "api-sock", required_argument, NULL, OPT_API_SOCKET },
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
@@ -44,6 +46,10 @@ void options_print_run_help(void *file)
 		"  --on-reboot WHAT  exit (default) or restart when the guest resets\n"
 		"  --disk PATH[,ro][,serial=ID][,cache=none]\n"
 		"                    a virtio-blk disk on a raw image or block device (repeatable)\n"
+		"  --net tap=NAME[,mac=xx:xx:xx:xx:xx:xx]\n"
+		"                    a virtio-net interface on a tap device (repeatable)\n"
+		"  --balloon[=SIZE]  a virtio-balloon device, starting SIZE inflated (default 0);\n"
+		"                    change it at run time with PATCH /balloon on the API\n"
 		"  --rng, --no-rng   a virtio-rng entropy device fed by getrandom() (default on)\n"
 		"  --api-sock PATH   serve Firecracker's REST API on a Unix socket (also\n"
 		"                    --api-socket); without --config-file the VM waits for\n"
@@ -151,6 +157,23 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 				return OPTIONS_ERROR;
 			}
 			break;
+		case OPT_NET:
+			if (o->nnets == OPTIONS_MAX_NETS) {
+				snprintf(err, errlen, "--net: at most %d interfaces", OPTIONS_MAX_NETS);
+				return OPTIONS_ERROR;
+			}
+			if (net_spec_parse(optarg, &o->nets[o->nnets], err, errlen))
+				return OPTIONS_ERROR;
+			o->nnets++;
+			break;
+		case OPT_BALLOON:
+			o->balloon = true;
+			o->balloon_target = 0;
+			if (optarg && parse_size(optarg, &o->balloon_target)) {
+				snprintf(err, errlen, "--balloon=%s: not a size (examples: 0, 512M)", optarg);
+				return OPTIONS_ERROR;
+			}
+			break;
 		case OPT_API_SOCKET:
 		case OPT_CONFIG_FILE:
 			if (!optarg[0]) {
@@ -203,9 +226,9 @@ enum options_result options_parse_run(int argc, char **argv, struct run_options 
 		}
 	}
 	/* A configuration file describes the whole VM, as in Firecracker. */
-	if (o->config_file && (o->kernel || o->initrd || o->cmdline || o->ndisks)) {
+	if (o->config_file && (o->kernel || o->initrd || o->cmdline || o->ndisks || o->nnets)) {
 		snprintf(err, errlen, "--config-file describes the VM: drop --kernel, --initrd, "
-			 "--cmdline and --disk");
+			 "--cmdline, --disk and --net");
 		return OPTIONS_ERROR;
 	}
 	if (optind < argc) {

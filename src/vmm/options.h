@@ -8,12 +8,14 @@
 #include <stdint.h>
 
 #include "virtio/disk.h"
+#include "virtio/net.h"
 
 #define OPTIONS_DEFAULT_MEMORY (256ULL << 20)
 /* xAPIC IDs are 8 bits and the IOAPIC takes one: the MP table holds 254. */
 #define OPTIONS_MAX_CPUS 254
 /* PCI slots 1..31 are shared by every device. */
 #define OPTIONS_MAX_DISKS 16
+#define OPTIONS_MAX_NETS 8
 
 /* What a guest reset does (i8042, ACPI reset register, 0xCF9). */
 enum on_reboot {
@@ -33,6 +35,11 @@ struct run_options {
 	const char *config_file;  /* --config-file: Firecracker's JSON configuration */
 	unsigned ndisks;          /* --disk, repeatable: checked, opened later */
 	struct disk_spec disks[OPTIONS_MAX_DISKS];
+	unsigned nnets;           /* --net, repeatable */
+	struct net_spec nets[OPTIONS_MAX_NETS];
+	bool balloon;             /* --balloon[=TARGET] */
+	uint64_t balloon_target;  /* bytes taken from the guest at start */
+	unsigned balloon_stats_interval; /* seconds; 0: no statistics */
 	int verbosity;            /* -v / -q */
 };
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,20 @@ void vcpu_kick(struct vcpu *vcpu)
 		pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 
+/*
+ * Undoes a kick, on the vCPU's own thread, once it is out of KVM_RUN and
+ * about to look again at why it was kicked: otherwise every later KVM_RUN
+ * would return at once. The fence pairs with vm_park_request()'s (and
+ * vm_request_stop()'s sequentially consistent store): a request made
+ * before a kick that this store could overwrite is seen by the loop's next
+ * check.
+ */
+static void vcpu_clear_kick(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
 static void report_fatal(struct vcpu *vcpu, const char *what)
 {
 	/* One log line, then the registers for a post-mortem. */
@@ -283,8 +298,21 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (vm_stop_reason(vm) == VM_STOP_NONE) {
+		/* A relaxed load: the exit path takes no lock unless pausing. */
+		if (vm_park_requested(&vm->park)) {
+			vm_park_self(&vm->park);
+			vcpu_clear_kick(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			/* Kicked (immediate_exit or the signal): the loop's
+			 * checks say why; a kick whose pause was withdrawn
+			 * before we parked just runs on. */
+			if (errno == EINTR) {
+				vcpu_clear_kick(vcpu);
+				continue;
+			}
+			if (errno == EAGAIN)
 				continue;
 			pr_err("vCPU %u: KVM_RUN: %s", vcpu->index, strerror(errno));
 			vm_request_stop(vm, VM_STOP_ERROR, POPEK_EXIT_VMM_ERROR);

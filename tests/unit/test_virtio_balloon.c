@@ -60,7 +60,7 @@ static void notify_config(void *opaque)
 	f->config_irqs++;
 }
 
-static struct fx *make(const struct balloon_config *cfg)
+static struct fx *make(const struct balloon_params *cfg)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct virtio_transport t = { notify_queue, notify_config, f };
@@ -77,7 +77,7 @@ static struct fx *make(const struct balloon_config *cfg)
 
 static int setup(void **state)
 {
-	struct balloon_config cfg = BALLOON_CONFIG_DEFAULT;
+	struct balloon_params cfg = BALLOON_PARAMS_DEFAULT;
 
 	*state = make(&cfg);
 	return 0;
@@ -406,7 +406,7 @@ static void test_target_and_actual(void **state)
 
 static void test_config_options(void **state)
 {
-	struct balloon_config cfg = { .target = 8ULL << 20, .deflate_on_oom = false };
+	struct balloon_params cfg = { .target = 8ULL << 20, .deflate_on_oom = false };
 	struct fx *f;
 	char err[256];
 
