@@ -547,8 +547,10 @@ static int run_machine(struct machine *m, const struct vmm_hooks *hooks, char *e
 	}
 	ret = vm_start(&m->vm, err, errlen);
 	if (!ret) {
+		struct vmm_handles h = { .vm = &m->vm, .kbc = m->kbc, .balloon = m->balloon };
+
 		if (hooks && hooks->running)
-			hooks->running(hooks->opaque, &m->vm);
+			hooks->running(hooks->opaque, &h);
 		wait_for_stop(m);
 	}
 	vm_join(&m->vm);

@@ -9,11 +9,20 @@
 int vmm_run(const struct run_options *opts);
 
 struct vm;
+struct i8042;
+struct virtio_balloon;
+
+/* What a controller may act on while a boot's VM runs. */
+struct vmm_handles {
+	struct vm *vm;
+	struct i8042 *kbc;
+	struct virtio_balloon *balloon;   /* NULL without --balloon */
+};
 
 /* For a controller (the API): told when each boot's VM runs and stops,
  * and why a boot failed before it ran. Called on the main thread. */
 struct vmm_hooks {
-	void (*running)(void *opaque, struct vm *vm);
+	void (*running)(void *opaque, const struct vmm_handles *h);
 	void (*stopped)(void *opaque);
 	void (*failed)(void *opaque, const char *why);
 	void *opaque;

@@ -1,6 +1,7 @@
 #include "vmm/control.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "api/rpc.h"
 #include "api/routes.h"
 #include "util/log.h"
+#include "virtio/balloon.h"
 #include "vmm/builder.h"
 #include "vmm/vm.h"
 
@@ -58,10 +60,29 @@ int run_options_from_config(const struct vm_config *cfg, const struct run_option
 		snprintf(s->serial, sizeof(s->serial), "%.*s", (int)(sizeof(s->serial) - 1), d->id);
 		out->ndisks++;
 	}
-	if (cfg->nifaces) {
-		snprintf(err, errlen, "network interfaces are not supported by this build of popek yet");
+	out->nnets = 0;
+	if (cfg->nifaces > OPTIONS_MAX_NETS) {
+		snprintf(err, errlen, "at most %d network interfaces", OPTIONS_MAX_NETS);
 		return -EINVAL;
 	}
+	for (unsigned i = 0; i < cfg->nifaces; i++) {
+		const struct net_config *n = &cfg->ifaces[i];
+		char spec[64];
+
+		/* Through the CLI parser: one set of checks and the same
+		 * stable default MAC as --net. */
+		snprintf(spec, sizeof(spec), "tap=%s", n->host_dev_name);
+		if (net_spec_parse(spec, &out->nets[i], err, errlen))
+			return -EINVAL;
+		if (n->has_guest_mac) {
+			memcpy(out->nets[i].mac, n->guest_mac, 6);
+			out->nets[i].mac_given = true;
+		}
+		out->nnets++;
+	}
+	out->balloon = cfg->balloon.set;
+	out->balloon_target = (uint64_t)cfg->balloon.amount_mib << 20;
+	out->balloon_stats_interval = cfg->balloon.stats_polling_interval_s;
 	return 0;
 }
 
@@ -76,7 +97,7 @@ struct control {
 	int result;
 	char error[256];
 	enum vm_state state;
-	struct vm *vm;                 /* while running */
+	struct vmm_handles running;    /* while a VM runs; zeroed otherwise */
 };
 
 static int op_start(void *opaque, const struct vm_config *cfg, char *err, size_t errlen)
@@ -123,12 +144,12 @@ static enum vm_state op_state(void *opaque)
 }
 
 /* Builder hooks: the VM of the current boot, and the answer to start. */
-static void hook_running(void *opaque, struct vm *vm)
+static void hook_running(void *opaque, const struct vmm_handles *h)
 {
 	struct control *c = opaque;
 
 	pthread_mutex_lock(&c->lock);
-	c->vm = vm;
+	c->running = *h;
 	c->state = VM_STATE_RUNNING;
 	if (!c->answered) {
 		c->result = 0;
@@ -143,7 +164,7 @@ static void hook_stopped(void *opaque)
 	struct control *c = opaque;
 
 	pthread_mutex_lock(&c->lock);
-	c->vm = NULL;
+	memset(&c->running, 0, sizeof(c->running));
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -161,9 +182,118 @@ static void hook_failed(void *opaque, const char *why)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* Runs fn on the balloon of the running VM, under the lock that keeps
+ * the VM from being torn down meanwhile. */
+static int with_balloon(struct control *c, char *err, size_t errlen,
+			int (*fn)(struct virtio_balloon *b, void *arg, char *err, size_t errlen),
+			void *arg)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->running.balloon) {
+		snprintf(err, errlen, "Invalid request method and/or path: the balloon device is not configured.");
+		ret = -ENODEV;
+	} else {
+		ret = fn(c->running.balloon, arg, err, errlen);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static int set_target(struct virtio_balloon *b, void *arg, char *err, size_t errlen)
+{
+	int ret = virtio_balloon_set_target(b, (uint64_t)*(uint32_t *)arg << 20);
+
+	if (ret)
+		snprintf(err, errlen, "amount_mib %u is more than the guest's memory",
+			 *(uint32_t *)arg);
+	return ret;
+}
+
+static int op_set_balloon_target(void *opaque, uint32_t amount_mib, char *err, size_t errlen)
+{
+	return with_balloon(opaque, err, errlen, set_target, &amount_mib);
+}
+
+static int set_interval(struct virtio_balloon *b, void *arg, char *err, size_t errlen)
+{
+	int ret = virtio_balloon_set_stats_interval(b, *(uint32_t *)arg);
+
+	if (ret)
+		snprintf(err, errlen, "cannot change the statistics interval: %s", strerror(-ret));
+	return ret;
+}
+
+static int op_set_balloon_stats_interval(void *opaque, uint32_t interval_s, char *err,
+					 size_t errlen)
+{
+	return with_balloon(opaque, err, errlen, set_interval, &interval_s);
+}
+
+/* Firecracker's BalloonStats object (swagger: BalloonStats). */
+static int get_stats(struct virtio_balloon *b, void *arg, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		unsigned tag;
+		size_t offset;
+	} fields[] = {
+#define F(n, t, m) { n, t, offsetof(struct balloon_stats, m) }
+		F("swap_in", VIRTIO_BALLOON_S_SWAP_IN, swap_in),
+		F("swap_out", VIRTIO_BALLOON_S_SWAP_OUT, swap_out),
+		F("major_faults", VIRTIO_BALLOON_S_MAJFLT, major_faults),
+		F("minor_faults", VIRTIO_BALLOON_S_MINFLT, minor_faults),
+		F("free_memory", VIRTIO_BALLOON_S_MEMFREE, free_memory),
+		F("total_memory", VIRTIO_BALLOON_S_MEMTOT, total_memory),
+		F("available_memory", VIRTIO_BALLOON_S_AVAIL, available_memory),
+		F("disk_caches", VIRTIO_BALLOON_S_CACHES, disk_caches),
+		F("hugetlb_allocations", VIRTIO_BALLOON_S_HTLB_PGALLOC, hugetlb_allocations),
+		F("hugetlb_failures", VIRTIO_BALLOON_S_HTLB_PGFAIL, hugetlb_failures),
+#undef F
+	};
+	struct balloon_stats st;
+	uint64_t target = virtio_balloon_target(b), actual = virtio_balloon_actual(b);
+	char *out, *p;
+	size_t left = 2048;
+
+	if (virtio_balloon_stats(b, &st))
+		memset(&st, 0, sizeof(st));   /* no report yet: only the sizes */
+	out = p = malloc(left);
+	if (!out) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int n = snprintf(p, left, "{\"target_pages\":%llu,\"actual_pages\":%llu,"
+			 "\"target_mib\":%llu,\"actual_mib\":%llu",
+			 (unsigned long long)(target >> 12), (unsigned long long)(actual >> 12),
+			 (unsigned long long)(target >> 20), (unsigned long long)(actual >> 20));
+	p += n;
+	left -= (size_t)n;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (!(st.present & (1u << fields[i].tag)))
+			continue;
+		n = snprintf(p, left, ",\"%s\":%llu", fields[i].name,
+			     (unsigned long long)*(const uint64_t *)((const char *)&st + fields[i].offset));
+		p += n;
+		left -= (size_t)n;
+	}
+	snprintf(p, left, "}");
+	*(char **)arg = out;
+	return 0;
+}
+
+static int op_balloon_stats(void *opaque, char **json_out, char *err, size_t errlen)
+{
+	return with_balloon(opaque, err, errlen, get_stats, json_out);
+}
+
 static const struct api_ops control_ops = {
 	.start = op_start,
 	.state = op_state,
+	.set_balloon_target = op_set_balloon_target,
+	.set_balloon_stats_interval = op_set_balloon_stats_interval,
+	.balloon_stats = op_balloon_stats,
 };
 
 /* Boots cfg; a start that fails before the VM runs answers the API and
