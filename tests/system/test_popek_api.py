@@ -1,0 +1,181 @@
+"""popek's own Firecracker-compatible API (popek run --api-sock), driven
+with Debian's curl, booting the built-in guest on this host's /dev/kvm."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.direct
+
+
+class Popek:
+    """popek run --api-sock SOCK [args]; stdout/stderr collected."""
+
+    def __init__(self, popek, tmp_path, *args):
+        self.sock = tmp_path / "api.sock"
+        self.proc = subprocess.Popen([str(popek), "run", "--api-sock", str(self.sock), *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out = []
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not self.sock.exists():
+            assert self.proc.poll() is None, self.proc.stderr.read()
+            assert time.monotonic() < deadline, "API socket never appeared"
+            time.sleep(0.02)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.out.append(line.rstrip("\n"))
+
+    def wait_out(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not any(text in l for l in self.out):
+            assert time.monotonic() < deadline, f"no {text!r} in {self.out}"
+            time.sleep(0.02)
+
+    def curl(self, method, path, body=None):
+        cmd = ["curl", "-s", "-X", method, "--unix-socket", str(self.sock),
+               "-w", "\n%{http_code}", f"http://localhost{path}"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json",
+                    "-d", body if isinstance(body, str) else json.dumps(body)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        text, _, code = p.stdout.rpartition("\n")
+        return int(code), (json.loads(text) if text.strip() else None)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def api(popek, kvm, tmp_path):
+    made = []
+
+    def start(*args):
+        p = Popek(popek, tmp_path, *args)
+        made.append(p)
+        return p
+    yield start
+    for p in made:
+        p.stop()
+
+
+def boot_source(guest_dir, args="echo quiet"):
+    return {"kernel_image_path": str(guest_dir / "popek-guest.elf"), "boot_args": args}
+
+
+def test_getting_started_sequence(api, guest_dir):
+    a = api()
+    assert a.curl("GET", "/")[1]["state"] == "Not started"
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir, "echo"))[0] == 204
+    assert a.curl("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128})[0] == 204
+    code, body = a.curl("GET", "/machine-config")
+    assert code == 200 and body["vcpu_count"] == 2 and body["mem_size_mib"] == 128
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+    assert "popek-guest: cpus=2 online=2" in a.out
+    assert a.curl("GET", "/")[1]["state"] == "Running"
+    # Pre-boot-only requests after boot: Firecracker's 400.
+    code, body = a.curl("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128})
+    assert code == 400 and "after starting the microVM" in body["fault_message"]
+    code, body = a.curl("PUT", "/actions", {"action_type": "InstanceStart"})
+    assert code == 400
+    # The guest ends the run: popek exits with its status.
+    a.proc.stdin.write("exit\n")
+    a.proc.stdin.flush()
+    assert a.proc.wait(timeout=20) == 0
+
+
+def test_failed_start_keeps_waiting(api, guest_dir, tmp_path):
+    a = api()
+    a.curl("PUT", "/boot-source", {"kernel_image_path": str(tmp_path / "missing")})
+    code, body = a.curl("PUT", "/actions", {"action_type": "InstanceStart"})
+    assert code == 400 and "missing" in body["fault_message"], body
+    assert a.curl("GET", "/")[1]["state"] == "Not started"
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+
+
+def test_config_file_boots(api, guest_dir, tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": boot_source(guest_dir),
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": True, "stats_polling_interval_s": 1},
+    }))
+    a = api("--config-file", str(cfg))
+    a.wait_out("popek-guest: echo: ready")
+    assert a.curl("GET", "/")[1]["state"] == "Running"
+    code, body = a.curl("GET", "/vm/config")
+    assert code == 200 and body["machine-config"]["mem_size_mib"] == 64
+    assert a.curl("PATCH", "/balloon", {"amount_mib": 16})[0] == 204
+    code, body = a.curl("GET", "/balloon/statistics")
+    assert code == 200 and body["target_mib"] == 16, body
+    code, body = a.curl("PATCH", "/balloon", {"amount_mib": 1 << 20})
+    assert code == 400 and body["fault_message"]
+
+
+def test_config_file_without_api(popek, kvm, guest_dir, tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({"boot-source": boot_source(guest_dir, "quiet"),
+                               "machine-config": {"vcpu_count": 2, "mem_size_mib": 128}}))
+    p = subprocess.run([str(popek), "run", "--config-file", str(cfg)], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert "popek-guest: done" in p.stdout
+
+
+def test_config_file_errors(popek, tmp_path):
+    cfg = tmp_path / "vm.json"
+    cfg.write_text('{"boot-source": {"kernel_image_path": "/k", "bogus": 1}}')
+    p = subprocess.run([str(popek), "run", "--config-file", str(cfg)], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and '"bogus"' in p.stderr, p.stderr
+    p = subprocess.run([str(popek), "run", "--config-file", str(cfg), "--kernel", "/k"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--config-file describes the VM" in p.stderr
+
+
+def test_vm_survives_bad_request_burst(api, guest_dir):
+    a = api()
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+    bad = [("PUT", "/machine-config", "{not json"), ("PUT", "/drives/x", {"bogus": 1}),
+           ("GET", "/nowhere", None), ("PUT", "/snapshot/create", {}),
+           ("PATCH", "/vm", {"state": "Sleeping"}), ("PUT", "/actions", {"action_type": "Nope"})]
+
+    def client(i):
+        for j in range(10):
+            m, path, body = bad[(i + j) % len(bad)]
+            code, _ = a.curl(m, path, body)
+            assert 400 <= code < 500
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert a.proc.poll() is None
+    assert a.curl("GET", "/")[1]["state"] == "Running"
+
+
+def test_api_socket_in_use(api, popek, tmp_path):
+    a = api()
+    p = subprocess.run([str(popek), "run", "--api-sock", str(a.sock)], capture_output=True,
+                       text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and "in use" in p.stderr, p.stderr
