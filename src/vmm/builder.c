@@ -412,7 +412,9 @@ static int load_guest(struct machine *m, const struct file_image *k,
 		snprintf(err, errlen, "MP table for %u CPUs: %s", m->vm.ncpus, strerror(-ret));
 		return ret;
 	}
-	ret = regs_write_boot_gdt(&m->vm.mem, entry.mode);
+	ret = regs_write_reset_vector(&m->vm.mem);
+	if (!ret)
+		ret = regs_write_boot_gdt(&m->vm.mem, entry.mode);
 	if (!ret)
 		ret = regs_set_boot_entry(m->vm.vcpus[0].fd, &entry);
 	if (ret) {
@@ -565,7 +567,7 @@ static int run_machine(struct machine *m, const struct vmm_hooks *hooks, char *e
  * stops, torn down. Returns the exit status; *restart says whether the
  * guest reset and --on-reboot restart asks for another boot. */
 static int boot_once(struct machine *m, const struct run_options *o,
-		     const struct file_image *kernel, const struct file_image *initrd,
+		     struct file_image *kernel, struct file_image *initrd,
 		     const struct vmm_hooks *hooks, bool *restart)
 {
 	enum vm_stop_reason reason;
@@ -597,6 +599,11 @@ static int boot_once(struct machine *m, const struct run_options *o,
 	if (load_guest(m, kernel, initrd, o->cmdline ? o->cmdline : "", err, sizeof(err))) {
 		status = POPEK_EXIT_USAGE;   /* the kernel and initrd files are the user's */
 		goto fail;
+	}
+	/* Both are in guest RAM now; only a restart would need them again. */
+	if (o->on_reboot != ON_REBOOT_RESTART) {
+		free_file(kernel);
+		free_file(initrd);
 	}
 	if (run_machine(m, hooks, err, sizeof(err)))
 		goto fail;

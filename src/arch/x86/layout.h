@@ -39,8 +39,14 @@
  * where an OS without a boot-protocol pointer scans for it (ACPI 6.5
  * §5.2.5.1), and inside the E820-reserved BIOS area. */
 #define LAYOUT_ACPI_START       0xf8000ULL
-#define LAYOUT_ACPI_MAX         0x8000ULL   /* 32 KiB, up to 1 MiB */
+#define LAYOUT_ACPI_MAX         0x7ff0ULL   /* up to the reset vector */
 #define LAYOUT_HIGH_RAM_START   0x100000ULL /* 1 MiB: kernels load here or above */
+
+/* The BIOS reset vector, F000:FFF0. There is no BIOS, but Linux jumps
+ * here in real mode when other reboot methods are missing (reboot.c:
+ * BOOT_EFI falls back to machine_real_restart), so popek puts a stub
+ * there that resets the machine through the i8042. */
+#define LAYOUT_RESET_VECTOR     0xffff0ULL
 
 /* The 32-bit MMIO hole: RAM that would sit here is moved above 4 GiB. */
 #define LAYOUT_MMIO_HOLE_START  GiB(3)

@@ -38,6 +38,19 @@ int regs_write_boot_gdt(const struct guest_memory *mem, enum boot_mode mode)
 	return guest_memory_write(mem, LAYOUT_BOOT_GDT, gdt, sizeof(gdt));
 }
 
+int regs_write_reset_vector(const struct guest_memory *mem)
+{
+	static const uint8_t stub[] = {
+		0xfa,             /* cli */
+		0xb0, 0xfe,       /* mov al, 0xfe: i8042 "pulse reset line" */
+		0xe6, 0x64,       /* out 0x64, al */
+		0xf4,             /* hlt */
+		0xeb, 0xfd,       /* jmp back to hlt */
+	};
+
+	return guest_memory_write(mem, LAYOUT_RESET_VECTOR, stub, sizeof(stub));
+}
+
 static struct kvm_segment flat_segment(uint16_t selector, uint8_t type)
 {
 	return (struct kvm_segment){

@@ -19,6 +19,10 @@
 /* Writes the flat boot GDT for entering in mode into guest memory. */
 int regs_write_boot_gdt(const struct guest_memory *mem, enum boot_mode mode);
 
+/* Writes the stub at the BIOS reset vector (LAYOUT_RESET_VECTOR): in real
+ * mode, pulse the i8042 reset line, then halt. */
+int regs_write_reset_vector(const struct guest_memory *mem);
+
 /* Puts the BSP in the state entry->mode says, IF=0:
  * - BOOT_MODE_PROTECTED32: 32-bit protected mode, flat 4 GiB segments,
  *   paging off, at entry->eip with EAX/EBX/ESI from entry: what both the
