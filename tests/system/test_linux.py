@@ -25,7 +25,7 @@ pytestmark = pytest.mark.nested
 MiB = 1 << 20
 GiB = 1 << 30
 PY = "/usr/bin/python3"
-BOOT_TIMEOUT = 180          # one Linux boot in L1, seconds (~10-50 s seen)
+BOOT_TIMEOUT = 120          # one Linux boot in L1, seconds (10-50 s seen)
 MARKER = "console=ttyS0 popek.test=marker"
 GUEST_PANIC_STATUS = 10     # popek's status when the guest panicked
 
