@@ -198,6 +198,12 @@ static int attach_devices(struct machine *m, char *err, size_t errlen)
 	vm_irq_line(vm, SERIAL_COM1_IRQ, &com1_irq);
 	m->uart = serial_create(&com1_irq, &out);
 	m->kbc = i8042_create(&vm->stopper);
+	if (m->kbc) {
+		struct irq_line kbd_irq;
+
+		vm_irq_line(vm, I8042_KBD_IRQ, &kbd_irq);
+		i8042_set_kbd_irq(m->kbc, &kbd_irq);
+	}
 	m->debug_exit = debug_exit_create(&vm->stopper);
 	m->acpi_pm = acpi_pm_create(&vm->stopper);
 	m->pvpanic = pvpanic_create(&vm->stopper);

@@ -15,6 +15,7 @@
 #include "api/rpc.h"
 #include "api/routes.h"
 #include "util/log.h"
+#include "devices/i8042.h"
 #include "virtio/balloon.h"
 #include "vmm/builder.h"
 #include "vmm/vm.h"
@@ -288,9 +289,56 @@ static int op_balloon_stats(void *opaque, char **json_out, char *err, size_t err
 	return with_balloon(opaque, err, errlen, get_stats, json_out);
 }
 
+static int op_pause_resume(struct control *c, bool pause, char *err, size_t errlen)
+{
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->running.vm) {
+		snprintf(err, errlen, "The microVM is not running.");
+		ret = -EINVAL;
+	} else {
+		ret = pause ? vm_pause(c->running.vm, err, errlen) : vm_resume(c->running.vm, err, errlen);
+		if (!ret)
+			c->state = pause ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static int op_pause(void *opaque, char *err, size_t errlen)
+{
+	return op_pause_resume(opaque, true, err, errlen);
+}
+
+static int op_resume(void *opaque, char *err, size_t errlen)
+{
+	return op_pause_resume(opaque, false, err, errlen);
+}
+
+static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = c->running.kbc ? i8042_send_ctrl_alt_del(c->running.kbc) : -EINVAL;
+	pthread_mutex_unlock(&c->lock);
+	if (ret == -EAGAIN)
+		snprintf(err, errlen, "the guest has disabled its keyboard");
+	else if (ret == -ENOSPC)
+		snprintf(err, errlen, "the guest's keyboard buffer is full");
+	else if (ret)
+		snprintf(err, errlen, "The microVM is not running.");
+	return ret;
+}
+
 static const struct api_ops control_ops = {
 	.start = op_start,
 	.state = op_state,
+	.pause = op_pause,
+	.resume = op_resume,
+	.ctrl_alt_del = op_ctrl_alt_del,
 	.set_balloon_target = op_set_balloon_target,
 	.set_balloon_stats_interval = op_set_balloon_stats_interval,
 	.balloon_stats = op_balloon_stats,

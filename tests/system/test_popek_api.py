@@ -179,3 +179,25 @@ def test_api_socket_in_use(api, popek, tmp_path):
     p = subprocess.run([str(popek), "run", "--api-sock", str(a.sock)], capture_output=True,
                        text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert p.returncode == 2 and "in use" in p.stderr, p.stderr
+
+
+def test_pause_resume(api, guest_dir):
+    a = api()
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+    assert a.curl("PATCH", "/vm", {"state": "Paused"})[0] == 204
+    assert a.curl("GET", "/")[1]["state"] == "Paused"
+    code, body = a.curl("PATCH", "/vm", {"state": "Paused"})
+    assert code == 400 and body["fault_message"]
+    # Input typed while paused is answered once the vCPUs run again.
+    a.proc.stdin.write("while-paused\n")
+    a.proc.stdin.flush()
+    time.sleep(0.3)
+    assert not any("echo: while-paused" in l for l in a.out)
+    assert a.curl("PATCH", "/vm", {"state": "Resumed"})[0] == 204
+    assert a.curl("GET", "/")[1]["state"] == "Running"
+    a.wait_out("popek-guest: echo: while-paused")
+    # A paused VM can still be stopped.
+    assert a.curl("PATCH", "/vm", {"state": "Paused"})[0] == 204
+    assert a.stop() == 8

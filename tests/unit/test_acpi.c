@@ -242,8 +242,8 @@ static void test_fadt(void **state)
 	assert_true(f->flags & (1u << 10));            /* RESET_REG_SUP */
 	assert_true(f->flags & (1u << 4));             /* no fixed power button */
 	assert_true(f->flags & (1u << 5));             /* no fixed sleep button */
-	/* no VGA, no MSI (no PCI), no CMOS RTC */
-	assert_int_equal(f->iapc_boot_arch, (1u << 2) | (1u << 3) | (1u << 5));
+	/* an 8042, no VGA, no MSI (no PCI), no CMOS RTC */
+	assert_int_equal(f->iapc_boot_arch, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5));
 	check_io_gas(&f->reset_reg, ACPI_PM_BASE + 2);
 	assert_int_equal(f->reset_value, ACPI_PM_RESET_VALUE);
 	check_io_gas(&f->sleep_control_reg, ACPI_PM_BASE + 0);
@@ -506,6 +506,25 @@ static void test_iasl_disassembly(void **state)
 	expect_in(dsdt, "Device (PEVT)", "dsdt.dsl");
 	expect_in(dsdt, "Name (_HID, \"QEMU0001\")", "dsdt.dsl");
 	expect_in(dsdt, "0x0505,             // Range Minimum", "dsdt.dsl");
+	/* The i8042 as Linux's PNP probe wants it: data port, command
+	 * port, IRQ 1. */
+	expect_in(dsdt, "Device (KBD)", "dsdt.dsl");
+	expect_in(dsdt, "Name (_HID, EisaId (\"PNP0303\")", "dsdt.dsl");
+	expect_in(dsdt,
+		  "IO (Decode16,\n"
+		  "                    0x0060,             // Range Minimum\n"
+		  "                    0x0060,             // Range Maximum\n"
+		  "                    0x01,               // Alignment\n"
+		  "                    0x01,               // Length", "dsdt.dsl");
+	expect_in(dsdt,
+		  "IO (Decode16,\n"
+		  "                    0x0064,             // Range Minimum\n"
+		  "                    0x0064,             // Range Maximum\n"
+		  "                    0x01,               // Alignment\n"
+		  "                    0x01,               // Length", "dsdt.dsl");
+	expect_in(dsdt, "IRQNoFlags ()\n                    {1}", "dsdt.dsl");
+	assert_true(strstr(dsdt, "Device (KBD)") > strstr(dsdt, "Device (COM1)"));
+	assert_true(strstr(dsdt, "Device (PEVT)") > strstr(dsdt, "Device (KBD)"));
 
 	/* iasl compiles the disassembly back to the very same AML
 	 * (-oa: no optimisation, so names and integers keep their form). */
@@ -523,6 +542,7 @@ static void test_iasl_disassembly(void **state)
 	expect_in(facp, "Reset Register Supported (V2) : 1", "facp.dsl");
 	expect_in(facp, "VGA Not Present (V4) : 1", "facp.dsl");
 	expect_in(facp, "MSI Not Supported (V4) : 1", "facp.dsl");
+	expect_in(facp, "8042 Present on ports 60/64 (V2) : 1", "facp.dsl");
 	expect_in(facp, "Address : 0000000000000602", "facp.dsl");
 	expect_in(facp, "Address : 0000000000000600", "facp.dsl");
 	expect_in(facp, "Address : 0000000000000601", "facp.dsl");
@@ -561,7 +581,8 @@ static void test_acpiexec(void **state)
 	make_dir(dir, sizeof(dir));
 	dump_all(dir, &tb);
 	if (run(dir, "acpiexec -b 'evaluate \\_S5; evaluate \\_SB.COM1._HID; "
-		     "evaluate \\_SB.COM1._CRS; evaluate \\_SB.PEVT._HID; sleep 5' "
+		     "evaluate \\_SB.COM1._CRS; evaluate \\_SB.PEVT._HID; "
+		     "evaluate \\_SB.KBD._HID; evaluate \\_SB.KBD._CRS; sleep 5' "
 		     "facp.dat apic.dat dsdt.dat > exec.log 2>&1") != 0)
 		fail_msg("acpiexec failed: %s", slurp(dir, "exec.log"));
 	out = slurp(dir, "exec.log");
@@ -574,6 +595,10 @@ static void test_acpiexec(void **state)
 	expect_in(out, "[Integer] = 000000000105D041", "exec.log");
 	expect_in(out, "47 01 F8 03 F8 03 01 08 22 10 00 79 00", "exec.log");
 	expect_in(out, "[String] Length 08 = \"QEMU0001\"", "exec.log");
+	/* PNP0303; IO 0x60, IO 0x64 (one port each), IRQ 1 (mask 0x0002). */
+	expect_in(out, "[Integer] = 000000000303D041", "exec.log");
+	expect_in(out, "47 01 60 00 60 00 01 01 47 01 64 00 64 00 01 01", "exec.log");
+	expect_in(out, "22 02 00 79 00", "exec.log");
 	/* What acpi_pm decodes: SLP_TYPa 5, via the extended (hardware-
 	 * reduced) sleep registers. */
 	expect_in(out, "Sleep-A: 05", "exec.log");
@@ -777,8 +802,8 @@ static void test_pci_mcfg_fadt(void **state)
 	assert_int_equal(a->start_bus, 0);
 	assert_int_equal(a->end_bus, 0);
 	assert_int_equal(a->reserved, 0);
-	/* MSI allowed, ASPM left alone, no VGA, no CMOS RTC. */
-	assert_int_equal(tb.f->iapc_boot_arch, (1u << 2) | (1u << 4) | (1u << 5));
+	/* An 8042, MSI allowed, ASPM left alone, no VGA, no CMOS RTC. */
+	assert_int_equal(tb.f->iapc_boot_arch, (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5));
 
 	/* ECAM for two buses: MCFG says buses 0-1. */
 	cfg.pci_windows.ecam_size = MiB(2);
@@ -792,7 +817,7 @@ static void test_pci_mcfg_fadt(void **state)
 	check_no_overlap(&tb);
 	assert_null(tb.mc);
 	assert_int_equal(rd32(gptr(tb.xsdt + 4, 4)), 36 + 2 * 8);
-	assert_int_equal(tb.f->iapc_boot_arch, (1u << 2) | (1u << 4) | (1u << 5));
+	assert_int_equal(tb.f->iapc_boot_arch, (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5));
 	pci_bus_destroy(&bus);
 }
 

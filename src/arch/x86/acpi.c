@@ -8,6 +8,7 @@
 
 #include "arch/x86/layout.h"
 #include "devices/acpi_pm.h"
+#include "devices/i8042.h"
 #include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "util/log.h"
@@ -204,11 +205,10 @@ static void acpi_put_fadt(uint8_t *base, const struct acpi_layout *l,
 	 * arch/x86/kernel/acpi/boot.c), and why:
 	 * - LEGACY_DEVICES clear: only turns off the 32-bit PnP BIOS probe;
 	 *   the ISA devices we have are declared in the DSDT.
-	 * - 8042 clear: Linux marks the i8042 "firmware absent" and, since
-	 *   the DSDT has no PNP0303, does not probe it. Our i8042 only models
-	 *   the reset line, with no keyboard behind it; Linux's keyboard-
-	 *   controller reboot fallback writes port 0x64 directly and still
-	 *   works, and ACPI reset comes first anyway.
+	 * - 8042 set: there is an i8042 with a keyboard (Ctrl-Alt-Del comes
+	 *   through it). Linux finds it through the DSDT's PNP0303 (KBD) in
+	 *   drivers/input/serio/i8042-acpipnpio.h; with this flag clear it
+	 *   would also mark the controller "firmware absent".
 	 * - VGA_NOT_PRESENT set: there is no VGA; Linux sets
 	 *   x86_platform.legacy.no_vga and vgacon stays away from 0xb8000.
 	 * - MSI_NOT_SUPPORTED: set without PCI (Linux's acpi_pci_init() in
@@ -223,7 +223,8 @@ static void acpi_put_fadt(uint8_t *base, const struct acpi_layout *l,
 	 *   does not poll the absent chip (thousands of unclaimed port
 	 *   accesses at boot otherwise); kvmclock gives it the time.
 	 */
-	f.iapc_boot_arch = ACPI_IAPC_VGA_NOT_PRESENT | ACPI_IAPC_CMOS_RTC_NOT_PRESENT;
+	f.iapc_boot_arch = ACPI_IAPC_8042 | ACPI_IAPC_VGA_NOT_PRESENT |
+			   ACPI_IAPC_CMOS_RTC_NOT_PRESENT;
 	if (cfg->pci)
 		f.iapc_boot_arch |= ACPI_IAPC_PCIE_ASPM_CONTROLS;
 	else
@@ -323,6 +324,27 @@ static void acpi_dsdt_com1(struct aml_buf *b)
 	crs = aml_resource_template_begin(b);
 	aml_io(b, true, SERIAL_COM1_BASE, SERIAL_COM1_BASE, 1, SERIAL_NR_PORTS);
 	aml_irq_noflags(b, SERIAL_COM1_IRQ);
+	aml_resource_template_end(b, crs);
+	aml_end(b, dev);
+}
+
+/* Device(KBD): the i8042 with its keyboard (PNP0303: IBM enhanced
+ * keyboard, 101/102 keys), data port then command/status port, IRQ 1.
+ * Linux's i8042 driver takes both ports and the IRQ from this _CRS
+ * (i8042_pnp_kbd_probe); there is no PNP0F13 (mouse), so it probes no
+ * aux port. */
+static void acpi_dsdt_kbd(struct aml_buf *b)
+{
+	size_t dev, crs;
+
+	dev = aml_device_begin(b, "KBD");
+	aml_name(b, "_HID");
+	aml_eisaid(b, "PNP0303");
+	aml_name(b, "_CRS");
+	crs = aml_resource_template_begin(b);
+	aml_io(b, true, I8042_DATA_PORT, I8042_DATA_PORT, 1, 1);
+	aml_io(b, true, I8042_CMD_PORT, I8042_CMD_PORT, 1, 1);
+	aml_irq_noflags(b, I8042_KBD_IRQ);
 	aml_resource_template_end(b, crs);
 	aml_end(b, dev);
 }
@@ -534,6 +556,7 @@ static int acpi_dsdt_body(struct aml_buf *b, const struct acpi_config *cfg)
 
 	sb = aml_scope_begin(b, "\\_SB_");
 	acpi_dsdt_com1(b);
+	acpi_dsdt_kbd(b);
 	acpi_dsdt_pvpanic(b);
 	if (cfg->pci)
 		acpi_dsdt_pci0(b, &cfg->pci_windows);
