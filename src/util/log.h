@@ -10,19 +10,6 @@ enum log_level log_get_level(void);
 void log_set_crlf(_Bool on);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Warnings a guest can trigger at will: at most one line per interval;
- * the rest go to the debug level and are counted in the next line. */
-struct log_ratelimit {
-	const char *prefix;      /* e.g. "virtio-net" */
-	unsigned interval_s;
-	_Bool warned;
-	long last_s;             /* CLOCK_MONOTONIC seconds of the last line */
-	unsigned suppressed;
-};
-
-void log_warn_ratelimited(struct log_ratelimit *rl, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
 #define pr_err(...)   log_msg(LOG_ERROR, __VA_ARGS__)
 #define pr_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define pr_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
