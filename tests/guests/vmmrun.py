@@ -14,7 +14,11 @@ prints one line on stderr:
 stopped=1: REGEX had matched N times (default 1) and the VMM was sent
 SIGTERM (SIGKILL 5 s later). On timeout (default 120 s) the VMM is killed
 with SIGKILL. Exit status: the VMM's, or 124 on timeout, or 0 when it was
-stopped on the condition.
+stopped on the condition. A VMM that SIGKILL does not end within
+UNKILLABLE_S (stuck in the kernel, or its output held open by a process
+that escaped its group) is left behind: vmmrun reports where its threads
+wait (/proc/PID/task/*/wchan and stack) on stderr and returns, so that a
+test fails with a diagnosis instead of hanging.
 
 As a module (bench/linux-boot uses it): run(argv, timeout, stop_after,
 count) -> Run with .status .stdout .stderr .lines [(seconds, text)]
@@ -29,6 +33,9 @@ import signal
 import subprocess
 import sys
 import time
+
+# How long a SIGKILLed VMM may take to go before vmmrun gives up on it.
+UNKILLABLE_S = 30.0
 
 
 class Run:
@@ -57,6 +64,33 @@ def _kill(proc, sig):
         pass
 
 
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().strip()
+    except OSError as e:
+        return "(%s)" % e.strerror
+
+
+def stuck_report(pid):
+    """Where a process that outlives SIGKILL waits: state, wchan and kernel
+    stack of each of its threads, and who else holds its output pipes."""
+    lines = ["vmmrun: gave up on pid %d %.0f s after SIGKILL" % (pid, UNKILLABLE_S)]
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+    except OSError:
+        tids = []
+        lines.append("vmmrun: pid %d is gone; its output is held open by another process" % pid)
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        state = [ln for ln in _read(base + "status").splitlines() if ln.startswith("State:")]
+        lines.append("vmmrun: thread %s (%s) %s wchan=%s" % (
+            tid, _read(base + "comm"), state[0] if state else "?", _read(base + "wchan")))
+        for ln in _read(base + "stack").splitlines()[:12]:
+            lines.append("vmmrun:     " + ln)
+    return "\n".join(lines) + "\n"
+
+
 def run(argv, timeout=120.0, stop_after=None, count=1, echo=False):
     res = Run()
     pattern = re.compile(stop_after) if stop_after else None
@@ -74,15 +108,22 @@ def run(argv, timeout=120.0, stop_after=None, count=1, echo=False):
     out, err, partial = bytearray(), bytearray(), bytearray()
     streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
     kill_at = None
+    killed_at = None            # when SIGKILL was sent
+    stuck = False
     try:
         while streams:
             now = time.monotonic()
             if now - start > timeout and not res.timed_out and not res.stopped:
                 res.timed_out = True
                 _kill(proc, signal.SIGKILL)
+                killed_at = now
             if kill_at is not None and now > kill_at:
                 _kill(proc, signal.SIGKILL)
                 kill_at = None
+                killed_at = now
+            if killed_at is not None and now - killed_at > UNKILLABLE_S:
+                stuck = True
+                break
             ready, _, _ = select.select(list(streams), [], [], 0.2)
             for fd in ready:
                 data = os.read(fd, 65536)
@@ -109,21 +150,35 @@ def run(argv, timeout=120.0, stop_after=None, count=1, echo=False):
                             res.stopped = True
                             _kill(proc, signal.SIGTERM)
                             kill_at = time.monotonic() + 5
-        while True:
+        while not stuck:
             try:
                 proc.wait(timeout=max(0.1, timeout - (time.monotonic() - start)))
                 break
             except subprocess.TimeoutExpired:
                 res.timed_out = True
                 _kill(proc, signal.SIGKILL)
+                try:
+                    proc.wait(timeout=UNKILLABLE_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    stuck = True
     finally:
         if proc.poll() is None:
             _kill(proc, signal.SIGKILL)
-            proc.wait()
+            try:
+                proc.wait(timeout=UNKILLABLE_S if not stuck else 1)
+            except subprocess.TimeoutExpired:
+                stuck = True
+    if stuck:
+        report = stuck_report(proc.pid)
+        err.extend(report.encode())
+        if echo:
+            sys.stderr.write(report)
+        res.timed_out = True
     res.wall = time.monotonic() - start
     if partial:
         res.lines.append((res.wall, partial.decode(errors="replace")))
-    res.status = proc.returncode
+    res.status = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     res.stdout = out.decode(errors="replace")
     res.stderr = err.decode(errors="replace")
     return res
