@@ -32,6 +32,7 @@ struct api_rpc_server {
 	const struct api_ops *ops;
 	void *opaque;
 	struct metrics *metrics;
+	void (*refresh_metrics)(void *opaque);
 	enum vm_state own_state;    /* when ops->state is NULL (only the thread uses it) */
 
 	pthread_t thread;
@@ -262,8 +263,11 @@ static json_t *handle(struct api_rpc_server *s, const json_t *req, char *why, si
 		return json_pack("{s:b,s:s}", "ok", 1, "state",
 				 st <= VM_STATE_PAUSED ? state_names[st] : "Running");
 	}
-	if (!strcmp(op, "metrics"))
+	if (!strcmp(op, "metrics")) {
+		if (s->refresh_metrics)
+			s->refresh_metrics(s->opaque);
 		return metrics_reply(s->metrics);
+	}
 	if (!strcmp(op, "start")) {
 		char *json;
 
@@ -490,6 +494,7 @@ static struct api_rpc_server *attach(int fd, pid_t pid, const struct api_rpc_opt
 	s->ops = ops;
 	s->opaque = opaque;
 	s->metrics = opts->metrics;
+	s->refresh_metrics = opts->refresh_metrics;
 	s->own_state = VM_STATE_NOT_STARTED;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);

@@ -41,6 +41,9 @@ struct api_rpc_options {
 	 * (read when it flushes; docs/api.md "Metrics"). Must outlive the
 	 * server. NULL: none. */
 	struct metrics *metrics;
+	/* Called (with the ops' opaque, on the server thread) before the
+	 * counters are read, to bring them up to date. NULL: none. */
+	void (*refresh_metrics)(void *opaque);
 };
 
 struct api_rpc_server;

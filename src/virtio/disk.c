@@ -139,10 +139,10 @@ static bool power_of_two(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-/* One line for an open() or stat() failure. */
-static void open_error(const struct disk_spec *spec, int e, char *err, size_t errlen)
+/* One line for an open() or stat() failure of d->path. */
+static void open_error(const struct disk *d, int e, char *err, size_t errlen)
 {
-	const char *path = spec->path;
+	const char *path = d->path;
 
 	switch (e) {
 	case ENOENT:
@@ -157,7 +157,7 @@ static void open_error(const struct disk_spec *spec, int e, char *err, size_t er
 	case EACCES:
 	case EPERM:
 		snprintf(err, errlen, "disk %s: permission denied%s", path,
-			 spec->readonly ? "" : " (for read-only use, add ,ro)");
+			 d->readonly ? "" : " (for read-only use, add ,ro)");
 		break;
 	case EROFS:
 		snprintf(err, errlen, "disk %s: on a read-only file system (add ,ro)", path);
@@ -170,7 +170,7 @@ static void open_error(const struct disk_spec *spec, int e, char *err, size_t er
 			 path);
 		break;
 	case EINVAL:
-		if (spec->direct) {
+		if (d->direct) {
 			snprintf(err, errlen,
 				 "disk %s: cache=none: the file system does not support O_DIRECT", path);
 			break;
@@ -183,11 +183,10 @@ static void open_error(const struct disk_spec *spec, int e, char *err, size_t er
 }
 
 /* Sets dio_mem_align and dio_offset_align for cache=none. */
-static int probe_dio(struct disk *d, const struct stat *st, char *err, size_t errlen)
+static int probe_dio(struct disk *d, char *err, size_t errlen)
 {
 	uint32_t mem = 0, off = 0;
 
-	(void)st;
 #ifdef STATX_DIOALIGN
 	{
 		struct statx stx;
@@ -228,12 +227,13 @@ static int probe_size(struct disk *d, const struct stat *st, char *err, size_t e
 {
 	if (d->blockdev) {
 		uint64_t bytes;
-		int lbs = 0;
+		int lbs = 0, e;
 		unsigned int pbs = 0;
 
 		if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0) {
-			snprintf(err, errlen, "disk %s: BLKGETSIZE64: %s", d->path, strerror(errno));
-			return -errno;
+			e = errno;
+			snprintf(err, errlen, "disk %s: BLKGETSIZE64: %s", d->path, strerror(e));
+			return -e;
 		}
 		if (ioctl(d->fd, BLKSSZGET, &lbs) < 0 || lbs < DISK_SECTOR_SIZE ||
 		    !power_of_two((uint64_t)lbs) || lbs > DIO_ALIGN_MAX) {
@@ -258,6 +258,111 @@ static int probe_size(struct disk *d, const struct stat *st, char *err, size_t e
 		pr_warn("disk %s: size is not a multiple of 512 bytes: the last %u bytes are not used",
 			d->path, (unsigned)(d->size % DISK_SECTOR_SIZE));
 	return 0;
+}
+
+/* Size, block sizes and direct-I/O alignments of the open d->fd (st: its
+ * fstat) into d. */
+static int probe(struct disk *d, const struct stat *st, char *err, size_t errlen)
+{
+	int ret = probe_size(d, st, err, errlen);
+
+	if (ret)
+		return ret;
+	d->dio_mem_align = d->dio_offset_align = 1;
+	if (d->direct) {
+		ret = probe_dio(d, err, errlen);
+		if (ret)
+			return ret;
+		/* The guest aligns its I/O to blk_size: make that enough for
+		 * O_DIRECT. */
+		if (d->logical_block_size < d->dio_offset_align)
+			d->logical_block_size = d->dio_offset_align;
+		if (d->physical_block_size < d->logical_block_size)
+			d->physical_block_size = d->logical_block_size;
+	}
+	return 0;
+}
+
+/* The file part of a disk, shared by disk_open and disk_replace: opens
+ * d->path as d->readonly and d->direct say, checks what it is, locks it
+ * and probes it (probe). Sets fd, blockdev, size, block sizes and
+ * alignments; touches nothing else. 0, or -errno with err set and
+ * nothing left open (fd -1). */
+static int open_file(struct disk *d, char *err, size_t errlen)
+{
+	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct stat st;
+	int fl, ret;
+
+	d->fd = -1;
+	if (!d->path[0]) {
+		snprintf(err, errlen, "disk: empty path");
+		return -EINVAL;
+	}
+	/* A read-write block device is claimed O_EXCL: the kernel then
+	 * refuses it while mounted. stat() first to know which it is; the
+	 * fstat() below checks what was actually opened. */
+	if (stat(d->path, &st) < 0) {
+		ret = -errno;
+		open_error(d, -ret, err, errlen);
+		return ret;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		open_error(d, EISDIR, err, errlen);
+		return -EISDIR;
+	}
+	if (S_ISBLK(st.st_mode) && !d->readonly)
+		flags |= O_EXCL;
+	if (d->direct)
+		flags |= O_DIRECT;
+
+	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
+	d->fd = open(d->path, flags);
+	if (d->fd < 0) {
+		ret = -errno;
+		open_error(d, -ret, err, errlen);
+		return ret;
+	}
+	if (fstat(d->fd, &st) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "disk %s: fstat: %s", d->path, strerror(-ret));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		open_error(d, EISDIR, err, errlen);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "disk %s: not a regular file or block device", d->path);
+		goto fail;
+	}
+	d->blockdev = S_ISBLK(st.st_mode);
+	fl = fcntl(d->fd, F_GETFL);
+	if (fl < 0 || fcntl(d->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "disk %s: fcntl: %s", d->path, strerror(-ret));
+		goto fail;
+	}
+	/* Advisory, per open file description: released when fd closes,
+	 * also when popek dies. */
+	if (flock(d->fd, (d->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		ret = -errno;
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen, "disk %s: in use by another process (locked)", d->path);
+		else
+			snprintf(err, errlen, "disk %s: cannot lock: %s", d->path, strerror(errno));
+		goto fail;
+	}
+	ret = probe(d, &st, err, errlen);
+	if (ret)
+		goto fail;
+	return 0;
+fail:
+	close(d->fd);
+	d->fd = -1;
+	return ret;
 }
 
 static int setup_ring(struct disk *d, char *err, size_t errlen)
@@ -287,96 +392,34 @@ static int setup_ring(struct disk *d, char *err, size_t errlen)
 	return 0;
 }
 
+static void describe(const struct disk *d)
+{
+	pr_debug("disk %s: %llu bytes, %s%s%s, block %u/%u", d->path, (unsigned long long)d->size,
+		 d->blockdev ? "block device" : "file", d->readonly ? ", read-only" : "",
+		 d->direct ? ", O_DIRECT" : "", d->logical_block_size, d->physical_block_size);
+}
+
 struct disk *disk_open(const struct disk_spec *spec, char *err, size_t errlen)
 {
-	int flags = (spec->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	struct disk *d;
-	struct stat st;
-	int fl;
+	struct disk *d = calloc(1, sizeof(*d));
 
-	if (!spec->path[0]) {
-		snprintf(err, errlen, "disk: empty path");
-		return NULL;
-	}
-	/* A read-write block device is claimed O_EXCL: the kernel then
-	 * refuses it while mounted. stat() first to know which it is; the
-	 * fstat() below checks what was actually opened. */
-	if (stat(spec->path, &st) < 0) {
-		open_error(spec, errno, err, errlen);
-		return NULL;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		open_error(spec, EISDIR, err, errlen);
-		return NULL;
-	}
-	if (S_ISBLK(st.st_mode) && !spec->readonly)
-		flags |= O_EXCL;
-	if (spec->direct)
-		flags |= O_DIRECT;
-
-	d = calloc(1, sizeof(*d));
 	if (!d || !(d->path = strdup(spec->path))) {
 		free(d);
 		snprintf(err, errlen, "disk %s: out of memory", spec->path);
 		return NULL;
 	}
+	d->fd = -1;
 	d->event_fd = -1;
 	d->readonly = spec->readonly;
 	d->direct = spec->direct;
-	d->dio_mem_align = d->dio_offset_align = 1;
 	memcpy(d->serial, spec->serial, sizeof(d->serial));
 	d->serial[DISK_SERIAL_MAX] = '\0';
 
-	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
-	d->fd = open(spec->path, flags);
-	if (d->fd < 0) {
-		open_error(spec, errno, err, errlen);
+	if (open_file(d, err, errlen))
 		goto fail;
-	}
-	if (fstat(d->fd, &st) < 0) {
-		snprintf(err, errlen, "disk %s: fstat: %s", d->path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		open_error(spec, EISDIR, err, errlen);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(err, errlen, "disk %s: not a regular file or block device", d->path);
-		goto fail;
-	}
-	d->blockdev = S_ISBLK(st.st_mode);
-	fl = fcntl(d->fd, F_GETFL);
-	if (fl < 0 || fcntl(d->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "disk %s: fcntl: %s", d->path, strerror(errno));
-		goto fail;
-	}
-	/* Advisory, per open file description: released when fd closes,
-	 * also when popek dies. */
-	if (flock(d->fd, (spec->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			snprintf(err, errlen, "disk %s: in use by another process (locked)", d->path);
-		else
-			snprintf(err, errlen, "disk %s: cannot lock: %s", d->path, strerror(errno));
-		goto fail;
-	}
-	if (probe_size(d, &st, err, errlen))
-		goto fail;
-	if (d->direct) {
-		if (probe_dio(d, &st, err, errlen))
-			goto fail;
-		/* The guest aligns its I/O to blk_size: make that enough for
-		 * O_DIRECT. */
-		if (d->logical_block_size < d->dio_offset_align)
-			d->logical_block_size = d->dio_offset_align;
-		if (d->physical_block_size < d->logical_block_size)
-			d->physical_block_size = d->logical_block_size;
-	}
 	if (setup_ring(d, err, errlen))
 		goto fail;
-	pr_debug("disk %s: %llu bytes, %s%s%s, block %u/%u", d->path, (unsigned long long)d->size,
-		 d->blockdev ? "block device" : "file", d->readonly ? ", read-only" : "",
-		 d->direct ? ", O_DIRECT" : "", d->logical_block_size, d->physical_block_size);
+	describe(d);
 	return d;
 fail:
 	if (d->fd >= 0)
@@ -384,6 +427,66 @@ fail:
 	free(d->path);
 	free(d);
 	return NULL;
+}
+
+/* One file: the same inode, or the same block device through another
+ * node (its O_EXCL would refuse a second open too). */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if (a->st_dev == b->st_dev && a->st_ino == b->st_ino)
+		return true;
+	return S_ISBLK(a->st_mode) && S_ISBLK(b->st_mode) && a->st_rdev == b->st_rdev;
+}
+
+int disk_replace(struct disk *d, const char *path, char *err, size_t errlen)
+{
+	struct disk n = { .readonly = d->readonly, .direct = d->direct, .fd = -1 };
+	struct stat cur, st;
+	int ret;
+
+	if (d->inflight) {
+		snprintf(err, errlen, "disk %s: %u operations in flight", d->path, d->inflight);
+		return -EBUSY;
+	}
+	if (!path || strnlen(path, DISK_PATH_MAX) == DISK_PATH_MAX) {
+		snprintf(err, errlen, "disk: path too long (at most %d bytes)", DISK_PATH_MAX - 1);
+		return -EINVAL;
+	}
+	n.path = strdup(path);
+	if (!n.path) {
+		snprintf(err, errlen, "disk %s: out of memory", path);
+		return -ENOMEM;
+	}
+	if (fstat(d->fd, &cur) == 0 && stat(path, &st) == 0 && same_file(&cur, &st)) {
+		/* The file we have (resized?): a second open file description
+		 * would conflict with our own flock (and O_EXCL). Re-probe
+		 * through our fd. */
+		n.fd = d->fd;
+		n.blockdev = d->blockdev;
+		ret = probe(&n, &cur, err, errlen);
+	} else {
+		ret = open_file(&n, err, errlen);
+	}
+	if (ret) {
+		free(n.path);
+		return ret;
+	}
+	/* The ring registers only the eventfd, no files (no
+	 * IORING_REGISTER_FILES): every SQE names d->fd when prepared, and
+	 * none is in flight. Closing the old fd drops its lock. */
+	if (n.fd != d->fd)
+		close(d->fd);
+	d->fd = n.fd;
+	d->blockdev = n.blockdev;
+	d->size = n.size;
+	d->logical_block_size = n.logical_block_size;
+	d->physical_block_size = n.physical_block_size;
+	d->dio_mem_align = n.dio_mem_align;
+	d->dio_offset_align = n.dio_offset_align;
+	free(d->path);
+	d->path = n.path;
+	describe(d);
+	return 0;
 }
 
 void disk_close(struct disk *d)

@@ -47,6 +47,7 @@ static uint32_t fill_request(struct virtio_rng *rng, struct virtq_req *req)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
+				atomic_fetch_add_explicit(&rng->fails, 1, memory_order_relaxed);
 				pr_warn("virtio-rng: getrandom: %s", n < 0 ? strerror(errno) : "no bytes");
 				return done + (uint32_t)got;
 			}
@@ -86,8 +87,8 @@ static void rng_queue_ready(struct virtio_dev *d, unsigned q)
 
 		virtq_push(vq, req, n);
 		pushed = true;
-		rng->requests++;
-		rng->bytes += n;
+		atomic_fetch_add_explicit(&rng->requests, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&rng->bytes, n, memory_order_relaxed);
 		if (--budget == 0) {
 			virtio_dev_kick(d, q);
 			break;

@@ -8,7 +8,9 @@
 #ifndef POPEK_VIRTIO_RNG_H
 #define POPEK_VIRTIO_RNG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "virtio/virtio.h"
@@ -23,7 +25,8 @@ struct virtio_rng {
 	/* Where the bytes come from: getrandom() by default; tests swap it.
 	 * Returns bytes written or -1 with errno, like getrandom(). */
 	ssize_t (*fill)(void *buf, size_t len);
-	unsigned long long requests, bytes;   /* statistics */
+	/* Statistics: the worker adds, anyone reads (relaxed atomics). */
+	_Atomic uint64_t requests, bytes, fails;   /* fails: getrandom() errors */
 };
 
 extern const struct virtio_device_ops virtio_rng_ops;

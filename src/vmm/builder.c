@@ -476,11 +476,22 @@ static void log_stats(struct vm *vm)
 		return;
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+		char kinds[512];
+		size_t len = 0;
+		uint64_t exits = 0;
 
-		pr_debug("vCPU %u: %llu exits (io %llu, mmio %llu, intr %llu, other %llu)", i,
-			 (unsigned long long)s->exits, (unsigned long long)s->io,
-			 (unsigned long long)s->mmio, (unsigned long long)s->intr,
-			 (unsigned long long)s->other);
+		kinds[0] = '\0';
+		for (unsigned k = 0; k < VCPU_EXIT_KINDS && len < sizeof(kinds); k++) {
+			uint64_t n = vcpu_stat(s, k);
+
+			exits += n;
+			if (n)
+				len += (size_t)snprintf(kinds + len, sizeof(kinds) - len, "%s%s %llu",
+							len ? ", " : "", vcpu_exit_kind_name(k),
+							(unsigned long long)n);
+		}
+		pr_debug("vCPU %u: %llu exits (%s)", i, (unsigned long long)exits,
+			 kinds);
 	}
 	pr_debug("unclaimed accesses: pio %llu reads, %llu writes; mmio %llu reads, %llu writes",
 		 (unsigned long long)atomic_load(&vm->pio.unclaimed_reads),
@@ -555,7 +566,10 @@ static int run_machine(struct machine *m, const struct vmm_hooks *hooks, char *e
 	}
 	ret = vm_start(&m->vm, err, errlen);
 	if (!ret) {
-		struct vmm_handles h = { .vm = &m->vm, .kbc = m->kbc, .balloon = m->balloon };
+		struct vmm_handles h = {
+			.vm = &m->vm, .kbc = m->kbc, .balloon = m->balloon, .rng = m->rng,
+			.nblk = m->ndisks, .blk = m->blk, .nnet = m->nnets, .net = m->net,
+		};
 
 		if (hooks && hooks->running)
 			hooks->running(hooks->opaque, &h);

@@ -17,8 +17,10 @@
 #include "util/log.h"
 #include "devices/i8042.h"
 #include "virtio/balloon.h"
+#include "api/metrics.h"
 #include "vmm/builder.h"
 #include "vmm/vm.h"
+#include "vmm/vm_metrics.h"
 
 int run_options_from_config(const struct vm_config *cfg, const struct run_options *base,
 			    struct run_options *out, char *err, size_t errlen)
@@ -99,6 +101,13 @@ struct control {
 	char error[256];
 	enum vm_state state;
 	struct vmm_handles running;    /* while a VM runs; zeroed otherwise */
+	/* The VMM's counters for popek-api's metrics lines, and the ids of
+	 * the running boot's drives and interfaces that name their groups. */
+	struct metrics *registry;
+	struct vm_metrics *counters;
+	struct vm_device_names names;
+	char drive_ids[OPTIONS_MAX_DISKS][VM_CONFIG_MAX_ID + 1];
+	char iface_ids[OPTIONS_MAX_NETS][VM_CONFIG_MAX_ID + 1];
 };
 
 static int op_start(void *opaque, const struct vm_config *cfg, char *err, size_t errlen)
@@ -165,6 +174,7 @@ static void hook_stopped(void *opaque)
 	struct control *c = opaque;
 
 	pthread_mutex_lock(&c->lock);
+	vm_metrics_boot_ended(c->counters, &c->running, &c->names);
 	memset(&c->running, 0, sizeof(c->running));
 	pthread_mutex_unlock(&c->lock);
 }
@@ -180,6 +190,17 @@ static void hook_failed(void *opaque, const char *why)
 		c->answered = true;
 		pthread_cond_broadcast(&c->cond);
 	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* api_rpc_options.refresh_metrics: popek-api is about to write a line. */
+static void refresh_metrics(void *opaque)
+{
+	struct control *c = opaque;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->running.vm)
+		vm_metrics_update(c->counters, &c->running, &c->names);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -362,6 +383,17 @@ static int boot_config(struct control *c, const struct vm_config *cfg,
 		hook_failed(c, err);
 		return -1;
 	}
+	pthread_mutex_lock(&c->lock);
+	memset(&c->names, 0, sizeof(c->names));
+	for (unsigned i = 0; i < cfg->ndrives && i < OPTIONS_MAX_DISKS; i++) {
+		snprintf(c->drive_ids[i], sizeof(c->drive_ids[i]), "%s", cfg->drives[i].id);
+		c->names.drive[i] = c->drive_ids[i];
+	}
+	for (unsigned i = 0; i < cfg->nifaces && i < OPTIONS_MAX_NETS; i++) {
+		snprintf(c->iface_ids[i], sizeof(c->iface_ids[i]), "%s", cfg->ifaces[i].id);
+		c->names.iface[i] = c->iface_ids[i];
+	}
+	pthread_mutex_unlock(&c->lock);
 	status = vmm_run_hooked(&o, &hooks);
 	pthread_mutex_lock(&c->lock);
 	bool ran = c->state != VM_STATE_NOT_STARTED;
@@ -435,7 +467,19 @@ int vmm_serve(const struct run_options *o)
 		have_file = true;
 	}
 	if (o->api_socket) {
-		struct api_rpc_options ro = { .initial = have_file ? &file_cfg : NULL };
+		struct api_rpc_options ro = {
+			.initial = have_file ? &file_cfg : NULL,
+			.refresh_metrics = refresh_metrics,
+		};
+
+		c.registry = metrics_create();
+		c.counters = vm_metrics_create(c.registry);
+		if (!c.registry || !c.counters) {
+			pr_err("out of memory");
+			status = POPEK_EXIT_VMM_ERROR;
+			goto out;
+		}
+		ro.metrics = c.registry;
 
 		/* popek-api and its threads must not take the host's stop
 		 * signals: this thread reads them. */
@@ -474,8 +518,12 @@ int vmm_serve(const struct run_options *o)
 		pr_warn("InstanceStart failed: %s", c.error);
 	}
 out:
+	/* popek-api asks for the counters once more as it stops. */
 	if (api)
 		api_rpc_stop(api);
+	vm_metrics_destroy(c.counters);
+	if (c.registry)
+		metrics_destroy(c.registry);
 	vm_config_free(&file_cfg);
 	if (c.start_fd >= 0)
 		close(c.start_fd);

@@ -234,6 +234,58 @@ static void handle_system_event(struct vcpu *vcpu)
 	}
 }
 
+static const char *const exit_kind_names[VCPU_EXIT_KINDS] = {
+	[VCPU_EXIT_IO_IN] = "io_in",
+	[VCPU_EXIT_IO_OUT] = "io_out",
+	[VCPU_EXIT_MMIO_READ] = "mmio_read",
+	[VCPU_EXIT_MMIO_WRITE] = "mmio_write",
+	[VCPU_EXIT_INTR] = "intr",
+	[VCPU_EXIT_SHUTDOWN] = "shutdown",
+	[VCPU_EXIT_SYSTEM_EVENT] = "system_event",
+	[VCPU_EXIT_FAIL_ENTRY] = "fail_entry",
+	[VCPU_EXIT_INTERNAL_ERROR] = "internal_error",
+	[VCPU_EXIT_OTHER] = "other",
+};
+
+const char *vcpu_exit_kind_name(enum vcpu_exit_kind k)
+{
+	return (unsigned)k < VCPU_EXIT_KINDS ? exit_kind_names[k] : "other";
+}
+
+static enum vcpu_exit_kind exit_kind(const struct kvm_run *run)
+{
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		return run->io.direction == KVM_EXIT_IO_OUT ? VCPU_EXIT_IO_OUT : VCPU_EXIT_IO_IN;
+	case KVM_EXIT_MMIO:
+		return run->mmio.is_write ? VCPU_EXIT_MMIO_WRITE : VCPU_EXIT_MMIO_READ;
+	case KVM_EXIT_INTR:
+		return VCPU_EXIT_INTR;
+	case KVM_EXIT_SHUTDOWN:
+		return VCPU_EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT:
+		return VCPU_EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_FAIL_ENTRY:
+		return VCPU_EXIT_FAIL_ENTRY;
+	case KVM_EXIT_INTERNAL_ERROR:
+		return VCPU_EXIT_INTERNAL_ERROR;
+	default:
+		return VCPU_EXIT_OTHER;
+	}
+}
+
+/* Only this thread writes: a load and a store, no locked instruction. */
+static inline void stat_inc(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline void count_exit(struct vcpu *vcpu, enum vcpu_exit_kind k)
+{
+	stat_inc(&vcpu->stats.by_kind[k]);
+}
+
 /* One exit: devices on the buses, or the end of the run. Nothing here
  * allocates or takes a lock another vCPU might hold. */
 static void handle_exit(struct vcpu *vcpu)
@@ -241,18 +293,15 @@ static void handle_exit(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	char what[128];
 
-	vcpu->stats.exits++;
+	count_exit(vcpu, exit_kind(run));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
-		vcpu->stats.io++;
 		handle_io(vcpu);
 		break;
 	case KVM_EXIT_MMIO:
-		vcpu->stats.mmio++;
 		handle_mmio(vcpu);
 		break;
 	case KVM_EXIT_INTR:
-		vcpu->stats.intr++;
 		break;
 	case KVM_EXIT_SHUTDOWN:
 		report_fatal(vcpu, "guest triple fault (KVM_EXIT_SHUTDOWN)");
@@ -276,7 +325,6 @@ static void handle_exit(struct vcpu *vcpu)
 		vm_request_stop(vcpu->vm, VM_STOP_ERROR, POPEK_EXIT_VMM_ERROR);
 		break;
 	default:
-		vcpu->stats.other++;
 		snprintf(what, sizeof(what), "unexpected exit reason %u", run->exit_reason);
 		report_fatal(vcpu, what);
 		vm_request_stop(vcpu->vm, VM_STOP_ERROR, POPEK_EXIT_VMM_ERROR);

@@ -4,20 +4,42 @@
 #define POPEK_VMM_VCPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/kvm.h>
 
 struct vm;
 
-/* Exit counters, written only by the vCPU's own thread. */
-struct vcpu_stats {
-	uint64_t exits;
-	uint64_t io;
-	uint64_t mmio;
-	uint64_t intr;
-	uint64_t other;
+/* Why KVM_RUN returned, as counted in struct vcpu_stats. */
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO_IN,
+	VCPU_EXIT_IO_OUT,
+	VCPU_EXIT_MMIO_READ,
+	VCPU_EXIT_MMIO_WRITE,
+	VCPU_EXIT_INTR,            /* a signal: a kick, or a stop */
+	VCPU_EXIT_SHUTDOWN,        /* triple fault */
+	VCPU_EXIT_SYSTEM_EVENT,
+	VCPU_EXIT_FAIL_ENTRY,
+	VCPU_EXIT_INTERNAL_ERROR,
+	VCPU_EXIT_OTHER,
+	VCPU_EXIT_KINDS
 };
+
+/* Exit counters, written only by the vCPU's own thread and read by
+ * others (metrics) with vcpu_stat(): relaxed atomics, plain moves on
+ * x86. */
+struct vcpu_stats {
+	_Atomic uint64_t by_kind[VCPU_EXIT_KINDS];
+};
+
+/* The name of an exit kind in metrics and logs ("io_in", ...). */
+const char *vcpu_exit_kind_name(enum vcpu_exit_kind k);
+
+static inline uint64_t vcpu_stat(const struct vcpu_stats *st, enum vcpu_exit_kind k)
+{
+	return atomic_load_explicit(&st->by_kind[k], memory_order_relaxed);
+}
 
 struct vcpu {
 	struct vm *vm;

@@ -5,6 +5,7 @@ stock cloud kernel (see docs/linux-guests.md).
     import sys; sys.path.insert(0, "<repo>/tests/guests"); import popek_guests
     k = popek_guests.cloud_kernel()        # .version .bzimage .modules_dir
     popek_guests.initramfs()               # -> pathlib.Path (cached)
+    popek_guests.initramfs(binaries=["fio"])  # plus host programs and their libraries
     popek_guests.vmlinux()                 # -> pathlib.Path (cached)
     popek_guests.parse_marker(text)        # POPEK-LINUX-OK fields, or None
     popek_guests.init_start_uptimes(text)  # [float] of POPEK-INIT-START lines
@@ -388,8 +389,9 @@ def read_module(path):
     return data
 
 
-def build_initramfs_image(kernel, modules, busybox, compress=None):
-    """The image's bytes and the module list it holds."""
+def build_initramfs_image(kernel, modules, busybox, compress=None, extra_files=()):
+    """The image's bytes and the module list it holds. extra_files:
+    [(path in the image, host file)] added as they are (binary_files())."""
     applets = subprocess.run([busybox, "--list"], check=True, text=True,
                              stdout=subprocess.PIPE).stdout.split()
     mods = resolve_modules(kernel.version, modules)
@@ -408,6 +410,18 @@ def build_initramfs_image(kernel, modules, busybox, compress=None):
     for name, path in mods:
         c.file("lib/modules/%s.ko" % name, read_module(path))
     c.file("modules.order", "".join(n + "\n" for n, _ in mods).encode())
+    if extra_files:
+        dirs = {"bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root", "lib",
+                "lib/modules"}
+        for dest, src in extra_files:
+            parts = dest.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    c.dir(d)
+                    dirs.add(d)
+            with open(src, "rb") as f:
+                c.file(dest, f.read(), 0o755)
     c.file("init", INIT.encode(), 0o755)
     data = c.finish()
     if compress == "gzip":
@@ -415,29 +429,90 @@ def build_initramfs_image(kernel, modules, busybox, compress=None):
     return data, [n for n, _ in mods]
 
 
-def initramfs(modules=None, kernel=None, compress=None):
+def initramfs(modules=None, kernel=None, compress=None, binaries=None):
     """Path of the (cached) test initramfs for the cloud kernel with the
     given modules (default DEFAULT_MODULES) and compression (None or
-    "gzip")."""
+    "gzip"). binaries: host programs (names on $PATH or paths) to add as
+    /bin/NAME with the shared libraries they need (binary_files()); the
+    image is then larger (its own cache entry)."""
     kernel = kernel or cloud_kernel()
     modules = list(DEFAULT_MODULES if modules is None else modules)
     if compress not in (None, "gzip"):
         raise GuestError("unknown compression %r (none or gzip)" % compress)
     busybox = busybox_path()
+    extra = binary_files(binaries) if binaries else []
     h = hashlib.sha256()
     h.update(pathlib.Path(__file__).read_bytes())
     h.update(("%s\n%s\n%s\n" % (kernel.version, ",".join(modules), compress)).encode())
     _stat_key(h, kernel.modules_dir / "modules.dep", busybox)
+    for dest, src in extra:
+        h.update(("%s<-" % dest).encode())
+        _stat_key(h, src)
     name = "initramfs-%s-%s.cpio%s" % (kernel.version, h.hexdigest()[:16],
                                         ".gz" if compress else "")
 
     def build(tmp):
         log("building the test initramfs for %s" % kernel.version)
-        data, mods = build_initramfs_image(kernel, modules, busybox, compress)
+        data, mods = build_initramfs_image(kernel, modules, busybox, compress, extra)
         tmp.write_bytes(data)
         log("%d modules (%s), %d bytes" % (len(mods), " ".join(mods), len(data)))
+        if extra:
+            log("%d extra files (%s and their libraries)" % (len(extra), " ".join(binaries)))
 
     return _cached(name, build)
+
+
+# Debian packages of programs binary_files() may be asked for, installed
+# when the program is missing.
+PROGRAM_PACKAGES = {"fio": "fio", "iperf3": "iperf3", "strace": "strace"}
+
+
+def _ldd_paths(program):
+    """The absolute paths ldd names for program: its libraries and its ELF
+    interpreter."""
+    r = subprocess.run(["ldd", program], text=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        if "not a dynamic executable" in r.stdout:
+            return []
+        raise GuestError("ldd %s failed: %s" % (program, r.stdout.strip()))
+    paths = []
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if "=> not found" in line:
+            raise GuestError("%s needs %s, which is not installed" % (
+                program, line.split()[0]))
+        m = re.match(r"\S+ => (/\S+) \(0x", line) or re.match(r"(/\S+) \(0x", line)
+        if m:
+            paths.append(m.group(1))
+    return paths
+
+
+def binary_files(programs):
+    """[(path in the image, host file)] for host programs (names on $PATH
+    or absolute paths) and every shared library and ELF interpreter they
+    need, found with ldd. A program becomes /bin/NAME; a library keeps the
+    path ldd names (symbolic links followed: the image holds a file there),
+    where the guest's dynamic loader finds it without ld.so.cache. Missing
+    programs with a known Debian package (PROGRAM_PACKAGES) are installed."""
+    out, seen = [], set()
+    for prog in programs:
+        path = prog if "/" in prog else shutil.which(prog)
+        if not path and prog in PROGRAM_PACKAGES:
+            apt_install([PROGRAM_PACKAGES[prog]])
+            path = shutil.which(prog)
+        if not path or not os.path.isfile(path):
+            raise GuestError("no program %s on this host" % prog)
+        dest = "bin/" + os.path.basename(path)
+        if dest not in seen:
+            seen.add(dest)
+            out.append((dest, os.path.realpath(path)))
+        for lib in _ldd_paths(path):
+            dest = os.path.normpath(lib).lstrip("/")
+            if dest not in seen:
+                seen.add(dest)
+                out.append((dest, os.path.realpath(lib)))
+    return out
 
 
 # ---- the PVH vmlinux -------------------------------------------------------------
