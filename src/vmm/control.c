@@ -354,7 +354,34 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return ret;
 }
 
+/* PUT /logger, and a configuration file's "logger" section. */
+static int op_configure_logger(void *opaque, const struct logger_config *l, char *err,
+			       size_t errlen)
+{
+	static const enum log_level levels[] = {
+		[LOGGER_ERROR] = LOG_ERROR, [LOGGER_WARNING] = LOG_WARN, [LOGGER_INFO] = LOG_INFO,
+		[LOGGER_DEBUG] = LOG_DEBUG, [LOGGER_TRACE] = LOG_DEBUG,  [LOGGER_OFF] = LOG_ERROR,
+	};
+	enum log_level level = (unsigned)l->level <= LOGGER_OFF ? levels[l->level] : LOG_WARN;
+
+	(void)opaque;
+	if (l->log_path) {
+		struct log_file_config f = {
+			.path = l->log_path, .off = l->level == LOGGER_OFF,
+			.show_level = l->show_level, .show_origin = l->show_log_origin,
+			.module = l->module,
+		};
+		int ret = log_set_file(&f, err, errlen);
+
+		if (ret)
+			return ret;
+	}
+	log_set_level(level);
+	return 0;
+}
+
 static const struct api_ops control_ops = {
+	.configure_logger = op_configure_logger,
 	.start = op_start,
 	.state = op_state,
 	.pause = op_pause,

@@ -257,3 +257,59 @@ def test_metrics_count_exits_and_devices(api, guest_dir, tmp_path):
         assert total(lines, f"vcpu{cpu}", "exits") == exits, (logged, lines)
     assert total(lines, "vcpu", "exits") == total(lines, "vcpu0", "exits") + \
         total(lines, "vcpu1", "exits")
+
+
+def test_logger_writes_levelled_lines(api, guest_dir, tmp_path):
+    log = tmp_path / "popek.log"
+    a = api()
+    code, body = a.curl("PUT", "/logger", {"log_path": str(tmp_path / "no" / "x.log")})
+    assert code == 400 and "Cannot initialize the logger" in body["fault_message"] and \
+        "No such file or directory" in body["fault_message"], body
+    assert a.curl("PUT", "/logger", {"log_path": str(log), "level": "Info",
+                                      "show_level": True, "show_log_origin": True})[0] == 204
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+    a.proc.stdin.write("exit\n")
+    a.proc.stdin.flush()
+    assert a.proc.wait(timeout=20) == 0
+    lines = log.read_text().splitlines()
+    stopped = [l for l in lines if l.endswith("] VM stopped: guest reset, exiting")]
+    assert stopped, lines
+    # Firecracker's shape: time [instance:thread:LEVEL:origin] message.
+    import re
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[anonymous-instance:[^:\]]+"
+                        r":INFO:vmm/builder\.c:\d+\] VM stopped: guest reset, exiting",
+                        stopped[0]), stopped[0]
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert not any(":DEBUG:" in l for l in lines)
+
+
+def test_logger_fifo_and_off(api, guest_dir, tmp_path):
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    # No reader on the pipe: popek neither blocks nor fails.
+    a = api()
+    assert a.curl("PUT", "/logger", {"log_path": str(fifo), "level": "Debug"})[0] == 204
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+        assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+        a.wait_out("popek-guest: echo: ready")
+        a.proc.stdin.write("exit\n")
+        a.proc.stdin.flush()
+        assert a.proc.wait(timeout=20) == 0
+        text = os.read(reader, 1 << 20).decode()
+    finally:
+        os.close(reader)
+    assert "VM stopped: guest reset" in text and "exit status 0" in text, text
+    off = tmp_path / "off.log"
+    b = api()
+    assert b.curl("PUT", "/logger", {"log_path": str(off), "level": "Off"})[0] == 204
+    assert b.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert b.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    b.wait_out("popek-guest: echo: ready")
+    b.proc.stdin.write("exit\n")
+    b.proc.stdin.flush()
+    assert b.proc.wait(timeout=20) == 0
+    assert off.exists() and off.read_text() == ""
