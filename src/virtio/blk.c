@@ -697,32 +697,40 @@ static enum start step(struct virtio_blk *blk, struct blk_slot *s, int res)
 
 static void process(struct virtio_blk *blk, struct virtq *vq, bool *pushed);
 
+/* Slot s got result res: its next step, or its end (used ring). */
+static void completed(struct virtio_blk *blk, struct blk_slot *s, int res, bool *pushed, bool *freed)
+{
+	if (step(blk, s, res) != SUBMITTED) {
+		finish(blk, s, true);
+		*pushed = true;
+		*freed = true;
+	}
+}
+
+/* Tries the parked request again: completions freed bounce memory. */
+static void unpark(struct virtio_blk *blk, bool *pushed)
+{
+	struct blk_slot *s = blk->parked;
+	enum start st = start_rw(blk, s);
+
+	if (st != PARKED) {
+		blk->parked = NULL;
+		if (st != SUBMITTED) {
+			finish(blk, s, true);
+			*pushed = true;
+		}
+	}
+}
+
 static void reap(struct virtio_blk *blk, bool *pushed, bool *freed)
 {
 	void *tag;
 	int res;
 
-	while (disk_reap(blk->disk, &tag, &res) > 0) {
-		struct blk_slot *s = tag;
-
-		if (step(blk, s, res) != SUBMITTED) {
-			finish(blk, s, true);
-			*pushed = true;
-			*freed = true;
-		}
-	}
-	if (blk->parked && *freed) {
-		struct blk_slot *s = blk->parked;
-		enum start st = start_rw(blk, s);
-
-		if (st != PARKED) {
-			blk->parked = NULL;
-			if (st != SUBMITTED) {
-				finish(blk, s, true);
-				*pushed = true;
-			}
-		}
-	}
+	while (disk_reap(blk->disk, &tag, &res) > 0)
+		completed(blk, tag, res, pushed, freed);
+	if (blk->parked && *freed)
+		unpark(blk, pushed);
 }
 
 static void complete_locked(struct virtio_blk *blk)
@@ -815,7 +823,10 @@ static void blk_queue_ready(struct virtio_dev *d, unsigned q)
 
 	if (!vq)
 		return;
-	blk->dev = d;
+	/* Set by virtio_blk_attach already: written only when it was not,
+	 * as other threads read it unlocked (virtio_blk_replace_disk). */
+	if (blk->dev != d)
+		blk->dev = d;
 	/* Completions first: they free slots (the worker gets here on a
 	 * kick while their eventfd may wait its turn). */
 	reap(blk, &pushed, &freed);
@@ -827,22 +838,41 @@ static void blk_queue_ready(struct virtio_dev *d, unsigned q)
 		virtio_notify_queue(d, q);
 }
 
-/* Waits for everything in flight and forgets it: nothing is pushed (the
- * queue is gone, or going), nothing touches guest memory afterwards. */
-static void drain(struct virtio_blk *blk)
+/* Waits for everything in flight (device lock held, or no transport).
+ * push false (reset, teardown): forgets it: nothing is pushed (the queue
+ * is gone, or going), nothing touches guest memory afterwards. push true
+ * (a disk replacement): every request, the parked one included, runs to
+ * its end as usual and goes to the used ring. 0, or -errno when waiting
+ * failed (then, with push, requests may be left in flight). */
+static int drain(struct virtio_blk *blk, bool push)
 {
+	bool pushed = false, freed = false;
 	void *tag;
 	int res, ret;
 
-	while ((ret = disk_wait(blk->disk, &tag, &res)) > 0)
-		finish(blk, tag, false);
+	do {
+		while ((ret = disk_wait(blk->disk, &tag, &res)) > 0) {
+			if (push)
+				completed(blk, tag, res, &pushed, &freed);
+			else
+				finish(blk, tag, false);
+		}
+		/* Nothing in flight: a parked request fits now (alone, a
+		 * request always does). */
+		if (push && ret == 0 && blk->parked)
+			unpark(blk, &pushed);
+	} while (push && ret == 0 && blk->disk->inflight);
 	if (ret < 0)
 		pr_err("virtio-blk %s: waiting for I/O: %s", blk->disk->path, strerror(-ret));
-	if (blk->parked) {
+	if (!push && blk->parked) {
 		finish(blk, blk->parked, false);
 		blk->parked = NULL;
 	}
-	blk->stalled = false;
+	if (!push)
+		blk->stalled = false;
+	if (pushed && blk->dev)
+		virtio_notify_queue(blk->dev, 0);
+	return ret;
 }
 
 static void blk_reset(struct virtio_dev *d)
@@ -852,7 +882,7 @@ static void blk_reset(struct virtio_dev *d)
 	/* §2.4: after reset the device uses no buffer of the driver's;
 	 * reads in flight would still write into them. Wait (on this
 	 * vCPU, as QEMU drains on reset). */
-	drain(blk);
+	drain(blk, false);
 	blk->writethrough = false;
 }
 
@@ -860,7 +890,8 @@ static int blk_activate(struct virtio_dev *d)
 {
 	struct virtio_blk *blk = virtio_dev_opaque(d);
 
-	blk->dev = d;
+	if (blk->dev != d)
+		blk->dev = d;
 	/* §5.2.6.2 case 1: FLUSH offered but not negotiated means every
 	 * write is stable when completed. */
 	blk->writethrough = !virtio_dev_has_feature(d, VIRTIO_BLK_F_FLUSH);
@@ -1011,6 +1042,53 @@ struct virtio_blk_stats virtio_blk_stats(struct virtio_blk *blk)
 	return st;
 }
 
+int virtio_blk_replace_disk(struct virtio_blk *blk, const char *path, char *err, size_t errlen)
+{
+	struct virtio_dev *dev = blk->dev;
+	uint32_t old_bs = blk->disk->logical_block_size;
+	int ret;
+
+	/* The device lock stops new requests: queue_ready and the
+	 * completion handler run under it. */
+	if (dev)
+		virtio_dev_lock(dev);
+	/* What is in flight completes against the old file and is used as
+	 * usual (reset's wait, but pushing). */
+	ret = drain(blk, true);
+	if (ret < 0) {
+		snprintf(err, errlen, "disk %s: waiting for I/O in flight: %s", blk->disk->path,
+			 strerror(-ret));
+		if (dev)
+			virtio_dev_needs_reset(dev, "virtio-blk: waiting for I/O failed");
+		goto out;
+	}
+	ret = disk_replace(blk->disk, path, err, errlen);
+	if (ret)
+		goto out;
+	/* What the old file system refused, the new one may do. */
+	blk->no_punch = blk->no_zero_range = false;
+	build_config(blk);
+	if (blk->disk->logical_block_size != old_bs)
+		pr_warn("virtio-blk %s: logical block size %u, was %u: a driver may keep the old one "
+			"(Linux re-reads only the capacity)", blk->disk->path,
+			blk->disk->logical_block_size, old_bs);
+	/* §2.5.1, §4.1.4.3: a new config_generation, then the configuration
+	 * change notification (§4.1.5.3); under the lock, so a driver never
+	 * reads the new capacity with the old generation after it. */
+	if (dev)
+		virtio_config_changed(dev);
+	pr_info("virtio-blk: now on %s, %llu sectors", blk->disk->path,
+		(unsigned long long)disk_sectors(blk->disk));
+out:
+	if (dev) {
+		virtio_dev_unlock(dev);
+		/* Requests the driver queued meanwhile (and any stall):
+		 * the worker looks at the avail ring again. */
+		virtio_dev_kick(dev, 0);
+	}
+	return ret;
+}
+
 void virtio_blk_destroy(struct virtio_blk *blk)
 {
 	if (!blk)
@@ -1018,7 +1096,7 @@ void virtio_blk_destroy(struct virtio_blk *blk)
 	/* The transport (and its worker) is gone: no lock to take, and the
 	 * virtio_dev may be freed already. */
 	blk->dev = NULL;
-	drain(blk);
+	drain(blk, false);
 	disk_close(blk->disk);
 	free(blk->zeros);
 	free(blk->push_req);

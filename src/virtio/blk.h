@@ -12,7 +12,8 @@
  * device lock held); completions arrive on the disk's eventfd, which the
  * same worker watches (virtio_blk_attach), and are pushed to the used
  * ring under the device lock. A device reset waits for every request in
- * flight before the queue memory is forgotten.
+ * flight before the queue memory is forgotten; virtio_blk_replace_disk
+ * waits for them too, but completes them.
  *
  * Wiring (see docs/virtio-blk.md):
  *
@@ -147,6 +148,23 @@ unsigned virtio_blk_inflight(struct virtio_blk *blk);
 struct disk *virtio_blk_disk(struct virtio_blk *blk);
 /* A snapshot, under the device lock: not from a device callback. */
 struct virtio_blk_stats virtio_blk_stats(struct virtio_blk *blk);
+
+/* Changes the disk's backing file at run time, or re-reads its size when
+ * path names the file it has (Firecracker's PATCH /drives/{id}). Takes the
+ * device lock, so no new request starts; waits for the requests in
+ * flight, which complete against the old file and are used as usual;
+ * disk_replace() (same mode: a read-only disk stays read-only); rebuilds
+ * the configuration (capacity, block sizes), bumps config_generation and
+ * sends a configuration change notification (§2.5.1, §4.1.5.3: Linux then
+ * re-reads the capacity); drops the lock and kicks the queue, so what the
+ * driver made available meanwhile is processed, against the new file.
+ * Requests beyond the new capacity then get IOERR. Statistics carry on.
+ * On failure (one line in err, as disk_open's) the old file stays and the
+ * configuration is untouched; the queue is kicked all the same.
+ * Any thread but a device callback's (the lock is not recursive): the API
+ * thread. Blocks while the requests in flight finish; vCPUs touching this
+ * device wait for the lock meanwhile. 0 or -errno. */
+int virtio_blk_replace_disk(struct virtio_blk *blk, const char *path, char *err, size_t errlen);
 
 /* Waits for the requests in flight (their results are dropped), then
  * frees the device and closes the disk. After virtio_pci_destroy(). NULL

@@ -286,8 +286,8 @@ static int probe(struct disk *d, const struct stat *st, char *err, size_t errlen
 /* The file part of a disk, shared by disk_open and disk_replace: opens
  * d->path as d->readonly and d->direct say, checks what it is, locks it
  * and probes it (probe). Sets fd, blockdev, size, block sizes and
- * alignments; touches nothing else. 0, or -errno with err set and
- * nothing left open (fd -1). */
+ * alignments; touches nothing else. 0, or -errno with err set, nothing
+ * left open (fd -1) and those fields not to be used. */
 static int open_file(struct disk *d, char *err, size_t errlen)
 {
 	int flags = (d->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
@@ -349,10 +349,10 @@ static int open_file(struct disk *d, char *err, size_t errlen)
 	 * also when popek dies. */
 	if (flock(d->fd, (d->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		ret = -errno;
-		if (errno == EWOULDBLOCK)
+		if (ret == -EWOULDBLOCK)
 			snprintf(err, errlen, "disk %s: in use by another process (locked)", d->path);
 		else
-			snprintf(err, errlen, "disk %s: cannot lock: %s", d->path, strerror(errno));
+			snprintf(err, errlen, "disk %s: cannot lock: %s", d->path, strerror(-ret));
 		goto fail;
 	}
 	ret = probe(d, &st, err, errlen);

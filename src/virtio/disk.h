@@ -1,6 +1,7 @@
 /* The host side of a virtual disk: a raw image file or a host block
- * device, opened, locked and sized once, then read and written
- * asynchronously through io_uring.
+ * device, opened, locked and sized (again when disk_replace changes or
+ * re-reads the file), then read and written asynchronously through
+ * io_uring.
  *
  *   --disk PATH[,ro][,serial=ID][,cache=none|writeback]
  *
@@ -79,6 +80,19 @@ int disk_spec_parse(const char *arg, struct disk_spec *out, char *err, size_t er
 /* Opens, checks, locks and sizes the disk and sets up its io_uring.
  * NULL with one line in err ("disk PATH: ...") on failure. */
 struct disk *disk_open(const struct disk_spec *spec, char *err, size_t errlen);
+
+/* Changes the file under an open disk (Firecracker's PATCH /drives/{id}),
+ * keeping its io_uring and eventfd, mode (readonly, direct) and serial.
+ * Nothing may be in flight (-EBUSY otherwise: the caller drains). path is
+ * opened, checked, locked and probed exactly as disk_open does; then the
+ * new fd, path, size, block sizes and alignments replace the old ones and
+ * the old fd is closed (its lock with it). When path names the file the
+ * disk already has (same st_dev and st_ino, or the same block device), it
+ * is not opened again (our own flock would refuse it): only its size and
+ * block sizes are probed again, e.g. after the file was resized. 0, or
+ * -errno with one line in err ("disk PATH: ...", as disk_open) and d
+ * unchanged. Same threading as the ring: one thread at a time. */
+int disk_replace(struct disk *d, const char *path, char *err, size_t errlen);
 
 /* Waits for every operation in flight (their results are dropped), then
  * closes everything. NULL is fine. */

@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "devices/i8042.h"
 #include "virtio/balloon.h"
+#include "virtio/blk.h"
 #include "api/metrics.h"
 #include "vmm/builder.h"
 #include "vmm/vm.h"
@@ -354,6 +355,49 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return ret;
 }
 
+/* PATCH /drives/{id} after start: a new backing file (or the same one,
+ * resized on the host) for the running virtio-blk device, which tells the
+ * guest its new capacity. Rate limiters are not enforced (docs/api.md). */
+static int op_update_drive(void *opaque, const struct drive_config *d, char *err, size_t errlen)
+{
+	struct control *c = opaque;
+	int ret = -ENODEV;
+
+	if (d && d->rate_limiter.set)
+		pr_warn("drive %s: rate limiters are accepted but not enforced", d->id);
+	if (!d || !d->path_on_host)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < c->running.nblk && i < OPTIONS_MAX_DISKS; i++) {
+		if (c->names.drive[i] && !strcmp(c->names.drive[i], d->id)) {
+			ret = virtio_blk_replace_disk(c->running.blk[i], d->path_on_host, err,
+						      errlen);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (ret == -ENODEV)
+		snprintf(err, errlen, "Invalid block device ID: %s", d->id);
+	else if (!ret)
+		pr_info("drive %s: now %s", d->id, d->path_on_host);
+	return ret;
+}
+
+/* PATCH /network-interfaces/{id} after start: Firecracker's body holds
+ * only rate limiters, which popek's devices do not enforce yet; the
+ * routes keep them in the configuration (GET /vm/config). */
+static int op_update_net(void *opaque, const struct net_config *n, char *err, size_t errlen)
+{
+	(void)opaque;
+	if (!n) {
+		snprintf(err, errlen, "Invalid network interface ID");
+		return -ENODEV;
+	}
+	if (n->rx_rate_limiter.set || n->tx_rate_limiter.set)
+		pr_warn("network interface %s: rate limiters are accepted but not enforced", n->id);
+	return 0;
+}
+
 /* PUT /logger, and a configuration file's "logger" section. */
 static int op_configure_logger(void *opaque, const struct logger_config *l, char *err,
 			       size_t errlen)
@@ -382,6 +426,8 @@ static int op_configure_logger(void *opaque, const struct logger_config *l, char
 
 static const struct api_ops control_ops = {
 	.configure_logger = op_configure_logger,
+	.update_drive = op_update_drive,
+	.update_net = op_update_net,
 	.start = op_start,
 	.state = op_state,
 	.pause = op_pause,

@@ -313,3 +313,40 @@ def test_logger_fifo_and_off(api, guest_dir, tmp_path):
     b.proc.stdin.flush()
     assert b.proc.wait(timeout=20) == 0
     assert off.exists() and off.read_text() == ""
+
+
+def test_patch_drive_after_start(api, guest_dir, tmp_path):
+    small, big = tmp_path / "small.img", tmp_path / "big.img"
+    small.write_bytes(b"\1" * (1 << 20))
+    big.write_bytes(b"\2" * (4 << 20))
+    a = api()
+    drive = {"drive_id": "rootfs", "path_on_host": str(small), "is_root_device": False,
+             "is_read_only": False}
+    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
+    assert a.curl("PUT", "/drives/rootfs", drive)[0] == 204
+    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_out("popek-guest: echo: ready")
+    code, body = a.curl("PATCH", "/drives/rootfs",
+                        {"drive_id": "rootfs", "path_on_host": str(tmp_path / "missing.img")})
+    assert code == 400 and "missing.img" in body["fault_message"], body
+    code, body = a.curl("PATCH", "/drives/other", {"drive_id": "other",
+                                                   "path_on_host": str(big)})
+    assert code == 400 and body["fault_message"], body
+    assert a.curl("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
+                                              "path_on_host": str(big)})[0] == 204
+    assert a.curl("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(big)
+    # The new file is locked now, the old one free again.
+    import fcntl
+    with open(small, "r+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(big, "r+b") as f:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    # Rate limiters only: accepted (not enforced, a warning says so).
+    assert a.curl("PATCH", "/drives/rootfs", {
+        "drive_id": "rootfs",
+        "rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}})[0] == 204
+    a.proc.stdin.write("exit\n")
+    a.proc.stdin.flush()
+    assert a.proc.wait(timeout=20) == 0
+    assert "rate limiters are accepted but not enforced" in a.proc.stderr.read()

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -374,6 +375,203 @@ static void test_direct(void **state)
 	free(buf);
 }
 
+/* --- changing the file (disk_replace) --- */
+
+/* A file of size bytes, each byte v. */
+static void make_filled(const char *name, uint64_t size, uint8_t v, char *path, size_t len)
+{
+	uint8_t *b = malloc(size);
+	int fd;
+
+	assert_non_null(b);
+	memset(b, v, size);
+	snprintf(path, len, "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, size), (ssize_t)size);
+	close(fd);
+	free(b);
+}
+
+/* The first byte at offset, read through the disk's ring. */
+static uint8_t ring_byte(struct disk *d, uint64_t offset)
+{
+	uint8_t b[512];
+	struct iovec iov = { b, sizeof(b) };
+	void *tag;
+
+	assert_int_equal(disk_prep_readv(d, &iov, 1, offset, NULL), 0);
+	assert_int_equal(disk_submit(d), 0);
+	assert_int_equal(wait_one(d, &tag), 512);
+	return b[0];
+}
+
+static void expect_replace_err(struct disk *d, const char *path, const char *part)
+{
+	char old[128];
+	uint64_t size = d->size;
+	int fd = d->fd;
+
+	snprintf(old, sizeof(old), "%s", d->path);
+	err[0] = '\0';
+	assert_true(disk_replace(d, path, err, sizeof(err)) < 0);
+	if (!strstr(err, part) || strncmp(err, "disk", 4) != 0)
+		fail_msg("replace by %s: error \"%s\" lacks \"%s\"", path, err, part);
+	assert_null(strchr(err, '\n'));
+	/* Unchanged. */
+	assert_string_equal(d->path, old);
+	assert_int_equal(d->fd, fd);
+	assert_int_equal(d->size, size);
+	assert_true(fcntl(fd, F_GETFD) >= 0);
+}
+
+static void test_replace(void **state)
+{
+	char a[128], b[128], link[160];
+	struct disk *d;
+	int fd;
+
+	(void)state;
+	make_filled("ra.img", 65536, 0xaa, a, sizeof(a));
+	make_filled("rb.img", 3 * 65536, 0xbb, b, sizeof(b));
+	d = open_spec(a);
+	assert_non_null(d);
+	assert_int_equal(ring_byte(d, 0), 0xaa);
+
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), 0);
+	assert_string_equal(d->path, b);
+	assert_int_equal(d->size, 3 * 65536);
+	assert_int_equal(disk_sectors(d), 3 * 128);
+	assert_false(d->readonly);
+	assert_true(disk_event_fd(d) >= 0);
+	/* The same ring, on the new file. */
+	assert_int_equal(ring_byte(d, 0), 0xbb);
+	assert_int_equal(ring_byte(d, 2 * 65536), 0xbb);
+	/* The old file's lock went with its fd; the new one is held. */
+	fd = open(a, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	expect_open_err(b, "in use by another process (locked)");
+
+	/* The same file, grown: not opened again (our own lock would
+	 * refuse it), just sized again. */
+	fd = d->fd;
+	assert_int_equal(truncate(b, 5 * 65536), 0);
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), 0);
+	assert_int_equal(d->fd, fd);
+	assert_int_equal(d->size, 5 * 65536);
+	assert_int_equal(ring_byte(d, 4 * 65536), 0);
+	expect_open_err(b, "in use by another process (locked)");
+	/* ... and shrunk, and under another name (a symlink). */
+	assert_int_equal(truncate(b, 65536 + 100), 0);
+	snprintf(link, sizeof(link), "%s/rb-link", dir);
+	assert_int_equal(symlink(b, link), 0);
+	assert_int_equal(disk_replace(d, link, err, sizeof(err)), 0);
+	assert_int_equal(d->fd, fd);
+	assert_int_equal(disk_sectors(d), 128);
+	assert_string_equal(d->path, link);
+	disk_close(d);
+	unlink(link);
+}
+
+static void test_replace_errors(void **state)
+{
+	char a[128], b[128], path[128];
+	struct disk *d;
+	uint8_t buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	void *tag;
+	int fd;
+
+	(void)state;
+	make_filled("ea.img", 65536, 0xaa, a, sizeof(a));
+	d = open_spec(a);
+	assert_non_null(d);
+
+	snprintf(path, sizeof(path), "%s/missing.img", dir);
+	expect_replace_err(d, path, "no such file");
+	expect_replace_err(d, dir, "is a directory");
+	expect_replace_err(d, "/dev/null", "not a regular file or block device");
+	make_file("etiny.img", 100, path, sizeof(path));
+	expect_replace_err(d, path, "smaller than one 512-byte sector");
+	expect_replace_err(d, "", "empty path");
+
+	/* Locked by another open file description (another popek). */
+	make_filled("eb.img", 65536, 0xbb, b, sizeof(b));
+	fd = open(b, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	expect_replace_err(d, b, "in use by another process (locked)");
+	close(fd);
+
+	/* Operations in flight: the caller must wait for them first. */
+	assert_int_equal(disk_prep_readv(d, &iov, 1, 0, NULL), 0);
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), -EBUSY);
+	assert_int_equal(wait_one(d, &tag), 512);
+	assert_int_equal(buf[0], 0xaa);
+	assert_int_equal(ring_byte(d, 4096), 0xaa);
+
+	/* The same file, now too small: refused, the old size kept. */
+	assert_int_equal(truncate(a, 100), 0);
+	expect_replace_err(d, a, "smaller than one 512-byte sector");
+	assert_int_equal(truncate(a, 65536), 0);
+	/* Still the same file (its data went with the truncation). */
+	assert_int_equal(ring_byte(d, 4096), 0);
+
+	/* And a good one is taken. */
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), 0);
+	assert_int_equal(ring_byte(d, 4096), 0xbb);
+	disk_close(d);
+}
+
+static void test_replace_ro(void **state)
+{
+	char a[128], b[128], arg[256];
+	struct disk *d, *other;
+
+	(void)state;
+	make_filled("roa.img", 65536, 0xaa, a, sizeof(a));
+	make_filled("rob.img", 2 * 65536, 0xbb, b, sizeof(b));
+	snprintf(arg, sizeof(arg), "%s,ro,serial=RO1", a);
+	d = open_spec(arg);
+	assert_non_null(d);
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), 0);
+	assert_true(d->readonly);
+	assert_string_equal(d->serial, "RO1");
+	assert_int_equal(fcntl(d->fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_int_equal(ring_byte(d, 65536), 0xbb);
+	/* A shared lock: other readers yes, writers no. */
+	snprintf(arg, sizeof(arg), "%s,ro", b);
+	other = open_spec(arg);
+	assert_non_null(other);
+	disk_close(other);
+	expect_open_err(b, "in use by another process (locked)");
+	disk_close(d);
+}
+
+static void test_replace_direct(void **state)
+{
+	char a[128], b[128], arg[256];
+	struct disk *d;
+
+	(void)state;
+	make_filled("da.img", 65536, 0xaa, a, sizeof(a));
+	make_filled("db.img", 2 * 65536, 0xbb, b, sizeof(b));
+	snprintf(arg, sizeof(arg), "%s,cache=none", a);
+	d = open_spec(arg);
+	if (!d) {
+		assert_non_null(strstr(err, "O_DIRECT"));
+		skip();
+	}
+	assert_int_equal(disk_replace(d, b, err, sizeof(err)), 0);
+	assert_true(d->direct);
+	assert_true(fcntl(d->fd, F_GETFL) & O_DIRECT);
+	assert_true(d->dio_offset_align >= 1 && d->logical_block_size >= d->dio_offset_align);
+	assert_int_equal(d->size, 2 * 65536);
+	disk_close(d);
+}
+
 /* A loop device over a file: only where the host lets us (root, loop
  * driver); skipped otherwise. */
 static void test_block_device(void **state)
@@ -411,6 +609,36 @@ static void test_block_device(void **state)
 		/* O_EXCL and the lock: a second writer is refused. */
 		d2 = open_spec(loopdev);
 		assert_null(d2);
+		/* disk_replace by the same device, also through another
+		 * node: sized again, not opened again (O_EXCL would refuse). */
+		{
+			struct stat st;
+			char node[128];
+			int fd = d->fd;
+
+			assert_int_equal(disk_replace(d, loopdev, err, sizeof(err)), 0);
+			assert_int_equal(d->fd, fd);
+			assert_int_equal(d->size, 4 << 20);
+			snprintf(node, sizeof(node), "%s/loopnode", dir);
+			assert_int_equal(stat(loopdev, &st), 0);
+			if (mknod(node, S_IFBLK | 0600, st.st_rdev) == 0) {
+				assert_int_equal(disk_replace(d, node, err, sizeof(err)), 0);
+				assert_int_equal(d->fd, fd);
+				assert_string_equal(d->path, node);
+				unlink(node);
+			}
+		}
+		disk_close(d);
+		/* From a file to the device, and back. */
+		make_file("toloop.img", 65536, arg, sizeof(arg));
+		d = open_spec(arg);
+		assert_non_null(d);
+		assert_int_equal(disk_replace(d, loopdev, err, sizeof(err)), 0);
+		assert_true(d->blockdev);
+		assert_int_equal(d->size, 4 << 20);
+		assert_int_equal(disk_replace(d, arg, err, sizeof(err)), 0);
+		assert_false(d->blockdev);
+		assert_int_equal(d->size, 65536);
 		disk_close(d);
 		snprintf(arg, sizeof(arg), "%s,ro", loopdev);
 		d = open_spec(arg);
@@ -453,6 +681,10 @@ int main(void)
 		cmocka_unit_test(test_lock_other_process),
 		cmocka_unit_test(test_aio),
 		cmocka_unit_test(test_direct),
+		cmocka_unit_test(test_replace),
+		cmocka_unit_test(test_replace_errors),
+		cmocka_unit_test(test_replace_ro),
+		cmocka_unit_test(test_replace_direct),
 		cmocka_unit_test(test_block_device),
 	};
 

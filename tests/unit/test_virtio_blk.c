@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ struct fx {
 	uint16_t avail_idx;
 	unsigned next_desc;
 	int file;       /* the image, for checking */
+	char path2[64]; /* a second image, for virtio_blk_replace_disk */
 };
 
 static uint8_t pattern(uint64_t off)
@@ -197,6 +199,8 @@ static int teardown(void **state)
 	virtio_blk_destroy(f->blk);
 	close(f->file);
 	unlink(f->path);
+	if (f->path2[0])
+		unlink(f->path2);
 	guest_memory_destroy(&f->mem);
 	free(f);
 	return 0;
@@ -1013,6 +1017,337 @@ static void test_file_shrank(void **state)
 	assert_int_equal(status(f, 1), VIRTIO_BLK_S_IOERR);
 }
 
+/* --- changing the backing file (virtio_blk_replace_disk) --- */
+
+/* The second image's contents: not the first one's. */
+static uint8_t pattern2(uint64_t off)
+{
+	return pattern(off) ^ 0xa5;
+}
+
+/* f->path2: bytes of pattern2. */
+static void make_image2(struct fx *f, uint64_t bytes)
+{
+	uint8_t *buf = malloc(bytes);
+	int fd;
+
+	assert_non_null(buf);
+	for (uint64_t i = 0; i < bytes; i++)
+		buf[i] = pattern2(i);
+	snprintf(f->path2, sizeof(f->path2), "/tmp/popek-blk2-XXXXXX");
+	fd = mkstemp(f->path2);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, bytes), (ssize_t)bytes);
+	close(fd);
+	free(buf);
+}
+
+static struct virtio_blk_config config(struct fx *f)
+{
+	struct virtio_blk_config c;
+
+	virtio_dev_lock(&f->dev);
+	virtio_dev_read_config(&f->dev, 0, &c, sizeof(c));
+	virtio_dev_unlock(&f->dev);
+	return c;
+}
+
+static void expect_guest(struct fx *f, uint64_t gpa, uint64_t off, uint64_t len, bool second)
+{
+	const uint8_t *p = host(f, gpa, len);
+
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i] != (second ? pattern2(off + i) : pattern(off + i)))
+			fail_msg("guest byte %llu (disk offset %llu) is %#x, not the %s image's %#x",
+				 (unsigned long long)i, (unsigned long long)(off + i), p[i],
+				 second ? "new" : "old", second ? pattern2(off + i) : pattern(off + i));
+}
+
+static bool kick_pending(struct fx *f)
+{
+	struct pollfd p = { .fd = virtio_dev_kick_fd(&f->dev, 0), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static void test_replace_bigger(void **state)
+{
+	struct fx *f = *state;
+	uint8_t gen = virtio_dev_config_generation(&f->dev);
+	int irqs = f->config_irqs;
+	char err[256];
+	struct virtio_blk_stats st;
+	uint8_t b[512];
+	int fd;
+
+	req(f, 0, VIRTIO_BLK_T_IN, 0, DATA, 512);
+	run(f, 1);
+	assert_int_equal(config(f).capacity, SECTORS);
+
+	make_image2(f, 2 * DISK_BYTES);
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path2, err, sizeof(err)), 0);
+	/* §5.2.4 capacity, a new config_generation (§4.1.4.3) and the
+	 * configuration change interrupt (§4.1.5.3). */
+	assert_int_equal(config(f).capacity, 2 * SECTORS);
+	assert_int_equal(config(f).blk_size, 512);
+	assert_int_not_equal(virtio_dev_config_generation(&f->dev), gen);
+	assert_int_equal(f->config_irqs, irqs + 1);
+	assert_string_equal(virtio_blk_disk(f->blk)->path, f->path2);
+	assert_int_equal(virtio_dev_status(&f->dev), 0x0f);
+
+	/* Reads come from the new file, also past the old end. */
+	req(f, 1, VIRTIO_BLK_T_IN, 0, DATA, 4096);
+	req(f, 2, VIRTIO_BLK_T_IN, SECTORS + 8, DATA + 0x10000, 4096);
+	run(f, 3);
+	assert_int_equal(status(f, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(status(f, 2), VIRTIO_BLK_S_OK);
+	expect_guest(f, DATA, 0, 4096, true);
+	expect_guest(f, DATA + 0x10000, (SECTORS + 8) * 512, 4096, true);
+	/* Writes go there too; the old file is left alone. */
+	memset(host(f, DATA + 0x20000, 512), 0x77, 512);
+	req(f, 3, VIRTIO_BLK_T_OUT, 16, DATA + 0x20000, 512);
+	/* Past the new end: IOERR. */
+	req(f, 4, VIRTIO_BLK_T_IN, 2 * SECTORS, DATA, 512);
+	run(f, 5);
+	assert_int_equal(status(f, 3), VIRTIO_BLK_S_OK);
+	assert_int_equal(status(f, 4), VIRTIO_BLK_S_IOERR);
+	fd = open(f->path2, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, 512, 16 * 512), 512);
+	close(fd);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(b[i], 0x77);
+	expect_file_pattern(f, 0, DISK_BYTES);
+
+	/* The statistics carried on across the swap. */
+	st = virtio_blk_stats(f->blk);
+	assert_int_equal(st.reads, 3);
+	assert_int_equal(st.writes, 1);
+	assert_int_equal(st.ioerr, 1);
+	assert_int_equal(st.read_bytes, 512 + 2 * 4096);
+}
+
+static void test_replace_same_resized(void **state)
+{
+	struct fx *f = *state;
+	uint8_t gen = virtio_dev_config_generation(&f->dev);
+	int irqs = f->config_irqs;
+	char err[256];
+
+	/* The host grew the file: the same path re-reads its size. */
+	assert_int_equal(truncate(f->path, 3 * DISK_BYTES), 0);
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path, err, sizeof(err)), 0);
+	assert_int_equal(config(f).capacity, 3 * SECTORS);
+	assert_int_not_equal(virtio_dev_config_generation(&f->dev), gen);
+	assert_int_equal(f->config_irqs, irqs + 1);
+	memset(host(f, DATA, 4096), 0xee, 4096);
+	req(f, 0, VIRTIO_BLK_T_IN, 2 * SECTORS, DATA, 4096);
+	req(f, 1, VIRTIO_BLK_T_IN, 0, DATA + 0x10000, 4096);
+	run(f, 2);
+	assert_int_equal(status(f, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(status(f, 1), VIRTIO_BLK_S_OK);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(((uint8_t *)host(f, DATA, 4096))[i], 0);
+	expect_guest(f, DATA + 0x10000, 0, 4096, false);
+
+	/* Shrunk: what lies past the new end fails. */
+	assert_int_equal(truncate(f->path, DISK_BYTES / 2), 0);
+	gen = virtio_dev_config_generation(&f->dev);
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path, err, sizeof(err)), 0);
+	assert_int_equal(config(f).capacity, SECTORS / 2);
+	assert_int_not_equal(virtio_dev_config_generation(&f->dev), gen);
+	assert_int_equal(f->config_irqs, irqs + 2);
+	req(f, 2, VIRTIO_BLK_T_IN, SECTORS / 2, DATA, 512);
+	req(f, 3, VIRTIO_BLK_T_OUT, SECTORS - 1, DATA, 512);
+	req(f, 4, VIRTIO_BLK_T_IN, SECTORS / 2 - 1, DATA, 512);
+	run(f, 5);
+	assert_int_equal(status(f, 2), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(status(f, 3), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(status(f, 4), VIRTIO_BLK_S_OK);
+	assert_int_equal(lseek(f->file, 0, SEEK_END), DISK_BYTES / 2);
+}
+
+static void test_replace_errors(void **state)
+{
+	struct fx *f = *state;
+	uint8_t gen = virtio_dev_config_generation(&f->dev);
+	int irqs = f->config_irqs, fd;
+	struct virtio_blk_config before = config(f), after;
+	const char *bad[] = { "/tmp/popek-blk-no-such-file", "/tmp", NULL };
+	const char *why[] = { "no such file", "is a directory", "in use by another process (locked)" };
+	char err[256];
+
+	make_image2(f, 2 * DISK_BYTES);
+	fd = open(f->path2, O_RDONLY);
+	assert_true(fd >= 0);
+	/* Another popek (another open file description) holds it. */
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	bad[2] = f->path2;
+	for (unsigned i = 0; i < 3; i++) {
+		char want[128];
+
+		err[0] = '\0';
+		assert_true(virtio_blk_replace_disk(f->blk, bad[i], err, sizeof(err)) < 0);
+		snprintf(want, sizeof(want), "disk %s: %s", bad[i], why[i]);
+		assert_string_equal(err, want);
+		/* Nothing changed, nothing was announced. */
+		after = config(f);
+		assert_memory_equal(&after, &before, sizeof(before));
+		assert_int_equal(virtio_dev_config_generation(&f->dev), gen);
+		assert_int_equal(f->config_irqs, irqs);
+		assert_string_equal(virtio_blk_disk(f->blk)->path, f->path);
+		/* The old disk still serves. */
+		req(f, i, VIRTIO_BLK_T_IN, 8 * i + 1, DATA, 4096);
+		run(f, (uint16_t)(i + 1));
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		expect_guest(f, DATA, (8 * i + 1) * 512, 4096, false);
+	}
+	close(fd);
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path2, err, sizeof(err)), 0);
+	assert_int_equal(config(f).capacity, 2 * SECTORS);
+}
+
+static void test_replace_ro(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	uint64_t feat = offered(f);
+	int fd;
+
+	make_image2(f, DISK_BYTES);
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path2, err, sizeof(err)), 0);
+	assert_true(virtio_blk_disk(f->blk)->readonly);
+	assert_int_equal(offered(f), feat);
+	assert_true(virtio_dev_has_feature(&f->dev, VIRTIO_BLK_F_RO));
+	/* A shared lock: no writer gets in. */
+	fd = open(f->path2, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1);
+	assert_int_equal(flock(fd, LOCK_SH | LOCK_NB), 0);
+	close(fd);
+
+	memset(host(f, DATA, 4096), 0x99, 4096);
+	req(f, 0, VIRTIO_BLK_T_OUT, 0, DATA, 4096);
+	req(f, 1, VIRTIO_BLK_T_IN, 8, DATA + 0x4000, 4096);
+	run(f, 2);
+	assert_int_equal(status(f, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(status(f, 1), VIRTIO_BLK_S_OK);
+	expect_guest(f, DATA + 0x4000, 8 * 512, 4096, true);
+	{
+		uint8_t b[4096];
+
+		fd = open(f->path2, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, b, sizeof(b), 0), (ssize_t)sizeof(b));
+		close(fd);
+		for (int i = 0; i < 4096; i++)
+			assert_int_equal(b[i], pattern2((uint64_t)i));
+	}
+}
+
+static void test_replace_in_flight(void **state)
+{
+	struct fx *f = *state;
+	const unsigned n = 100, later = 20;
+	char err[256];
+	int qirqs;
+
+	make_image2(f, DISK_BYTES);
+	for (unsigned i = 0; i < n + later; i++) {
+		memset(host(f, DATA + 8192ULL * i, 8192), 0, 8192);
+		put_hdr(f, i, VIRTIO_BLK_T_IN, 16ULL * i);
+		chain_indirect(f, i, (struct seg[]){ { HDR(i), 16, false },
+						     { DATA + 8192ULL * i, 8192, true },
+						     { STATUS(i), 1, true } }, 3);
+		if (i + 1 == n) {
+			/* The first n are submitted, not reaped... */
+			virtio_dev_process_queue(&f->dev, 0);
+			assert_int_equal(virtio_blk_inflight(f->blk), n);
+		}
+	}
+	/* ... the last ones the driver made available meanwhile. */
+	assert_int_equal(used_idx(f), 0);
+	assert_false(kick_pending(f));
+	qirqs = f->queue_irqs;
+
+	assert_int_equal(virtio_blk_replace_disk(f->blk, f->path2, err, sizeof(err)), 0);
+	/* Those in flight completed against the old file, and were used. */
+	assert_int_equal(virtio_blk_inflight(f->blk), 0);
+	assert_int_equal(used_idx(f), n);
+	assert_true(f->queue_irqs > qirqs);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		assert_int_equal(used(f, i).len, 8192 + 1);
+		expect_guest(f, DATA + 8192ULL * i, 16ULL * i * 512, 8192, false);
+	}
+	/* The rest is not lost: the queue was kicked, and they read the
+	 * new file. */
+	assert_true(kick_pending(f));
+	run(f, (uint16_t)(n + later));
+	for (unsigned i = n; i < n + later; i++) {
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		expect_guest(f, DATA + 8192ULL * i, 16ULL * i * 512, 8192, true);
+	}
+	assert_int_equal(virtio_blk_stats(f->blk).reads, n + later);
+}
+
+/* The real worker serving requests while another thread swaps the file. */
+static void test_replace_worker(void **state)
+{
+	struct fx *f = *state;
+	const unsigned n = 150;
+	char err[256];
+	double end;
+	int fd2;
+
+	make_image2(f, DISK_BYTES);
+	f->worker = virtio_worker_create("test-blk", err, sizeof(err));
+	assert_non_null(f->worker);
+	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
+	assert_int_equal(virtio_blk_attach(f->blk, &f->dev, f->worker, err, sizeof(err)), 0);
+	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+
+	for (unsigned i = 0; i < n; i++) {
+		memset(host(f, DATA + 4096ULL * i, 4096), (int)(i + 1), 4096);
+		put_hdr(f, i, VIRTIO_BLK_T_OUT, 8ULL * i);
+		chain_indirect(f, i, (struct seg[]){ { HDR(i), 16, false },
+						     { DATA + 4096ULL * i, 4096, false },
+						     { STATUS(i), 1, true } }, 3);
+	}
+	virtio_dev_kick(&f->dev, 0);
+	/* Back and forth while the worker runs. */
+	for (unsigned k = 0; k < 5; k++) {
+		usleep(50);
+		assert_int_equal(virtio_blk_replace_disk(f->blk, k % 2 ? f->path : f->path2, err,
+							 sizeof(err)), 0);
+	}
+	end = now() + 10;
+	while (__atomic_load_n((uint16_t *)host(f, USED + 2, 2), __ATOMIC_ACQUIRE) != n) {
+		if (now() > end)
+			fail_msg("worker: %u requests done", used_idx(f));
+		usleep(1000);
+	}
+	/* Each write landed whole in one file or the other. */
+	fd2 = open(f->path2, O_RDONLY);
+	assert_true(fd2 >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t a[4096], b[4096];
+		unsigned in_old = 0, in_new = 0;
+
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		file_read(f, 4096ULL * i, a, sizeof(a));
+		assert_int_equal(pread(fd2, b, sizeof(b), (off_t)(4096ULL * i)), (ssize_t)sizeof(b));
+		for (unsigned j = 0; j < 4096; j++) {
+			in_old += a[j] == (uint8_t)(i + 1);
+			in_new += b[j] == (uint8_t)(i + 1);
+		}
+		if ((in_old == 4096) == (in_new == 4096))
+			fail_msg("write %u: %u bytes in the old file, %u in the new", i, in_old, in_new);
+	}
+	close(fd2);
+	assert_int_equal(virtio_blk_stats(f->blk).writes, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1038,6 +1373,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct_bounce, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_worker, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_file_shrank, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_bigger, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_same_resized, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_errors, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_ro, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_in_flight, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_worker, setup_rw, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
