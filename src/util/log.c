@@ -174,3 +174,27 @@ void log_msg_at(enum log_level level, const char *file, int line, const char *fm
 	fwrite(out, 1, (size_t)n, stderr);
 	fflush(stderr);
 }
+
+void log_warn_ratelimited(struct log_ratelimit *rl, const char *fmt, ...)
+{
+	struct timespec now;
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (rl->warned && now.tv_sec - rl->last_s < (long)rl->interval_s) {
+		rl->suppressed++;
+		pr_debug("%s: %s", rl->prefix, msg);
+		return;
+	}
+	if (rl->suppressed)
+		pr_warn("%s: %s (%u similar messages suppressed)", rl->prefix, msg, rl->suppressed);
+	else
+		pr_warn("%s: %s", rl->prefix, msg);
+	rl->warned = 1;
+	rl->last_s = now.tv_sec;
+	rl->suppressed = 0;
+}

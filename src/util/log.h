@@ -43,6 +43,19 @@ int log_set_file(const struct log_file_config *cfg, char *err, size_t errlen);
 size_t log_format_file_line(char *buf, size_t len, enum log_level level, const char *file,
 			    int line, const char *msg);
 
+/* Warnings a guest can trigger at will: at most one line per interval;
+ * the rest go to the debug level and are counted in the next line. */
+struct log_ratelimit {
+	const char *prefix;      /* e.g. "virtio-net" */
+	unsigned interval_s;
+	_Bool warned;
+	long last_s;             /* CLOCK_MONOTONIC seconds of the last line */
+	unsigned suppressed;
+};
+
+void log_warn_ratelimited(struct log_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #define pr_err(...)   log_msg_at(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define pr_warn(...)  log_msg_at(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define pr_info(...)  log_msg_at(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)

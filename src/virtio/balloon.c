@@ -50,39 +50,12 @@ struct virtio_balloon {
 	struct virtq_req *req;
 	struct virtq_req *stats_req;   /* the driver's stats buffer, when held */
 	bool stats_held;
-	bool warned;
-	struct timespec last_warn;
-	unsigned suppressed;
+	struct log_ratelimit warn;
 
 	struct balloon_counters counters;   /* atomics */
 };
 
-static void warn_limited(struct virtio_balloon *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void warn_limited(struct virtio_balloon *b, const char *fmt, ...)
-{
-	struct timespec now;
-	char msg[200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (b->warned && now.tv_sec - b->last_warn.tv_sec < WARN_INTERVAL) {
-		b->suppressed++;
-		pr_debug("virtio-balloon: %s", msg);
-		return;
-	}
-	if (b->suppressed)
-		pr_warn("virtio-balloon: %s (%u similar messages suppressed)", msg, b->suppressed);
-	else
-		pr_warn("virtio-balloon: %s", msg);
-	b->warned = true;
-	b->last_warn = now;
-	b->suppressed = 0;
-}
+#define warn_limited(dev, ...) log_warn_ratelimited(&(dev)->warn, __VA_ARGS__)
 
 /* --- inflate and deflate --- */
 
@@ -407,6 +380,7 @@ struct virtio_balloon *virtio_balloon_create(const struct guest_memory *mem,
 		snprintf(err, errlen, "virtio-balloon: out of memory");
 		return NULL;
 	}
+	b->warn = (struct log_ratelimit){ .prefix = "virtio-balloon", .interval_s = WARN_INTERVAL };
 	b->mem = mem;
 	b->timer_fd = -1;
 	pthread_mutex_init(&b->lock, NULL);

@@ -68,9 +68,7 @@ struct virtio_net {
 	struct virtq_req *req, *req_first;
 	uint8_t *tx_buf;           /* to linearise chains of more than IOV_MAX */
 	struct iovec tx_iov[VIRTQ_MAX_CHAIN + 1];
-	bool warned;
-	struct timespec last_warn;
-	unsigned suppressed;
+	struct log_ratelimit warn;
 
 	struct virtio_net_stats stats;     /* atomics */
 };
@@ -207,32 +205,7 @@ int net_spec_parse(const char *arg, struct net_spec *spec, char *err, size_t err
 
 /* --- helpers --- */
 
-static void warn_limited(struct virtio_net *net, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void warn_limited(struct virtio_net *net, const char *fmt, ...)
-{
-	struct timespec now;
-	char msg[200];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (net->warned && now.tv_sec - net->last_warn.tv_sec < WARN_INTERVAL) {
-		net->suppressed++;
-		pr_debug("virtio-net: %s", msg);
-		return;
-	}
-	if (net->suppressed)
-		pr_warn("virtio-net: %s (%u similar messages suppressed)", msg, net->suppressed);
-	else
-		pr_warn("virtio-net: %s", msg);
-	net->warned = true;
-	net->last_warn = now;
-	net->suppressed = 0;
-}
+#define warn_limited(dev, ...) log_warn_ratelimited(&(dev)->warn, __VA_ARGS__)
 
 static void tap_listen(struct virtio_net *net, bool on)
 {
@@ -808,6 +781,7 @@ struct virtio_net *virtio_net_create_tap(const struct net_spec *spec, const stru
 		close(tap->fd);
 		return NULL;
 	}
+	net->warn = (struct log_ratelimit){ .prefix = "virtio-net", .interval_s = WARN_INTERVAL };
 	net->tap = *tap;
 	net->poll_fd = -1;
 	net->ops = net_ops_template;
