@@ -24,19 +24,17 @@ its target, 1 otherwise.
 """
 import argparse
 import json
-import os
 import pathlib
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import popek_guests  # noqa: E402
+from vmmrun import Output, stop  # noqa: E402
 
 TOUCHED = "POPEK-BALLOON-TOUCHED"
 
@@ -86,35 +84,6 @@ def vm_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS for %d" % pid)
-
-
-class Output:
-    """Collects a stream in a thread; wait_for(text) waits for a line."""
-
-    def __init__(self, stream):
-        self.text = ""
-        self.cond = threading.Condition()
-        self.closed = False
-        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream):
-        for raw in iter(lambda: stream.readline(), b""):
-            with self.cond:
-                self.text += raw.decode(errors="replace")
-                self.cond.notify_all()
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-    def wait_for(self, needle, deadline):
-        with self.cond:
-            while needle not in self.text and not self.closed:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.cond.wait(min(left, 1.0))
-            return needle in self.text
 
 
 def main():
@@ -183,13 +152,7 @@ def main():
                   % (actual, args.target_mib))
         return 0 if ok else 1
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
         out.thread.join(5)
         err.thread.join(5)
         print("BALLOON-POPEK-STATUS=%s" % proc.returncode)

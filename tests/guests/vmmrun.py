@@ -32,6 +32,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 # How long a SIGKILLed VMM may take to go before vmmrun gives up on it.
@@ -182,6 +183,46 @@ def run(argv, timeout=120.0, stop_after=None, count=1, echo=False):
     res.stdout = out.decode(errors="replace")
     res.stderr = err.decode(errors="replace")
     return res
+
+
+class Output:
+    """Collects a stream in a thread; wait_for(text) waits for a line."""
+
+    def __init__(self, stream):
+        self.text = ""
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for raw in iter(lambda: stream.readline(), b""):
+            with self.cond:
+                self.text += raw.decode(errors="replace")
+                self.cond.notify_all()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wait_for(self, needle, deadline):
+        with self.cond:
+            while needle not in self.text and not self.closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(min(left, 1.0))
+            return needle in self.text
+
+
+def stop(proc, grace=10):
+    """SIGTERM, then SIGKILL after grace seconds; waits for the process."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main():

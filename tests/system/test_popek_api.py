@@ -1,8 +1,9 @@
 """popek's own Firecracker-compatible API (popek run --api-sock), driven
 with Debian's curl, booting the built-in guest on this host's /dev/kvm."""
+import fcntl
 import json
 import os
-import pathlib
+import re
 import signal
 import subprocess
 import threading
@@ -49,6 +50,19 @@ class Popek:
         text, _, code = p.stdout.rpartition("\n")
         return int(code), (json.loads(text) if text.strip() else None)
 
+    def boot(self, guest_dir, args="echo quiet"):
+        """PUT /boot-source with the built-in guest, InstanceStart, and
+        wait for its echo prompt."""
+        assert self.curl("PUT", "/boot-source", boot_source(guest_dir, args))[0] == 204
+        assert self.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+        self.wait_out("popek-guest: echo: ready")
+
+    def guest_exit(self):
+        """Has the built-in guest end the run; popek's status."""
+        self.proc.stdin.write("exit\n")
+        self.proc.stdin.flush()
+        return self.proc.wait(timeout=20)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -94,9 +108,7 @@ def test_getting_started_sequence(api, guest_dir):
     code, body = a.curl("PUT", "/actions", {"action_type": "InstanceStart"})
     assert code == 400
     # The guest ends the run: popek exits with its status.
-    a.proc.stdin.write("exit\n")
-    a.proc.stdin.flush()
-    assert a.proc.wait(timeout=20) == 0
+    assert a.guest_exit() == 0
 
 
 def test_failed_start_keeps_waiting(api, guest_dir, tmp_path):
@@ -245,9 +257,7 @@ def test_metrics_count_exits_and_devices(api, guest_dir, tmp_path):
     assert a.curl("PUT", "/actions", {"action_type": "FlushMetrics"})[0] == 204
     second = metrics_lines(m)[-1]
     assert second["vcpu"]["exits"] < line["vcpu"]["exits"]
-    a.proc.stdin.write("exit\n")
-    a.proc.stdin.flush()
-    assert a.proc.wait(timeout=20) == 0
+    assert a.guest_exit() == 0
     lines = metrics_lines(m)
     err = a.proc.stderr.read()
     for cpu in (0, 1):
@@ -267,17 +277,12 @@ def test_logger_writes_levelled_lines(api, guest_dir, tmp_path):
         "No such file or directory" in body["fault_message"], body
     assert a.curl("PUT", "/logger", {"log_path": str(log), "level": "Info",
                                       "show_level": True, "show_log_origin": True})[0] == 204
-    assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
-    assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
-    a.wait_out("popek-guest: echo: ready")
-    a.proc.stdin.write("exit\n")
-    a.proc.stdin.flush()
-    assert a.proc.wait(timeout=20) == 0
+    a.boot(guest_dir)
+    assert a.guest_exit() == 0
     lines = log.read_text().splitlines()
     stopped = [l for l in lines if l.endswith("] VM stopped: guest reset, exiting")]
     assert stopped, lines
     # Firecracker's shape: time [instance:thread:LEVEL:origin] message.
-    import re
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[anonymous-instance:[^:\]]+"
                         r":INFO:vmm/builder\.c:\d+\] VM stopped: guest reset, exiting",
                         stopped[0]), stopped[0]
@@ -293,12 +298,8 @@ def test_logger_fifo_and_off(api, guest_dir, tmp_path):
     assert a.curl("PUT", "/logger", {"log_path": str(fifo), "level": "Debug"})[0] == 204
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        assert a.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
-        assert a.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
-        a.wait_out("popek-guest: echo: ready")
-        a.proc.stdin.write("exit\n")
-        a.proc.stdin.flush()
-        assert a.proc.wait(timeout=20) == 0
+        a.boot(guest_dir)
+        assert a.guest_exit() == 0
         text = os.read(reader, 1 << 20).decode()
     finally:
         os.close(reader)
@@ -306,12 +307,8 @@ def test_logger_fifo_and_off(api, guest_dir, tmp_path):
     off = tmp_path / "off.log"
     b = api()
     assert b.curl("PUT", "/logger", {"log_path": str(off), "level": "Off"})[0] == 204
-    assert b.curl("PUT", "/boot-source", boot_source(guest_dir))[0] == 204
-    assert b.curl("PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
-    b.wait_out("popek-guest: echo: ready")
-    b.proc.stdin.write("exit\n")
-    b.proc.stdin.flush()
-    assert b.proc.wait(timeout=20) == 0
+    b.boot(guest_dir)
+    assert b.guest_exit() == 0
     assert off.exists() and off.read_text() == ""
 
 
@@ -336,7 +333,6 @@ def test_patch_drive_after_start(api, guest_dir, tmp_path):
                                               "path_on_host": str(big)})[0] == 204
     assert a.curl("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(big)
     # The new file is locked now, the old one free again.
-    import fcntl
     with open(small, "r+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(big, "r+b") as f:
@@ -346,7 +342,5 @@ def test_patch_drive_after_start(api, guest_dir, tmp_path):
     assert a.curl("PATCH", "/drives/rootfs", {
         "drive_id": "rootfs",
         "rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}})[0] == 204
-    a.proc.stdin.write("exit\n")
-    a.proc.stdin.flush()
-    assert a.proc.wait(timeout=20) == 0
+    assert a.guest_exit() == 0
     assert "rate limiters are accepted but not enforced" in a.proc.stderr.read()
