@@ -23,6 +23,9 @@ struct metrics {
 	bool stopping;              /* under lock */
 	pthread_cond_t wake;
 	unsigned interval_s;
+	/* Called before each line is made, without the lock. */
+	void (*refresh)(void *opaque);
+	void *refresh_opaque;
 };
 
 struct metrics *metrics_create(void)
@@ -194,10 +197,33 @@ static int flush_locked(struct metrics *m, int fd)
 	return ret;
 }
 
+void metrics_set_refresh(struct metrics *m, void (*fn)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&m->lock);
+	m->refresh = fn;
+	m->refresh_opaque = opaque;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Outside m->lock: the hook registers and counts, which take it. */
+static void refresh(struct metrics *m)
+{
+	void (*fn)(void *);
+	void *opaque;
+
+	pthread_mutex_lock(&m->lock);
+	fn = m->refresh;
+	opaque = m->refresh_opaque;
+	pthread_mutex_unlock(&m->lock);
+	if (fn)
+		fn(opaque);
+}
+
 int metrics_flush(struct metrics *m, int fd)
 {
 	int ret;
 
+	refresh(m);
 	pthread_mutex_lock(&m->lock);
 	ret = flush_locked(m, fd);
 	pthread_mutex_unlock(&m->lock);
@@ -208,6 +234,7 @@ int metrics_flush_now(struct metrics *m)
 {
 	int ret = 0;
 
+	refresh(m);
 	pthread_mutex_lock(&m->lock);
 	if (m->fd >= 0)
 		ret = flush_locked(m, m->fd);
@@ -227,6 +254,9 @@ static void *flush_thread(void *arg)
 		while (!m->stopping &&
 		       pthread_cond_timedwait(&m->wake, &m->lock, &next) != ETIMEDOUT)
 			;
+		pthread_mutex_unlock(&m->lock);
+		refresh(m);
+		pthread_mutex_lock(&m->lock);
 		/* A full pipe (nobody reading) loses this line, as with
 		 * Firecracker: the VMM must never block on its observer. */
 		flush_locked(m, m->fd);

@@ -70,6 +70,11 @@ int metrics_flush(struct metrics *m, int fd);
  * (malloc'ed, with its '\n'). */
 char *metrics_snapshot(struct metrics *m);
 
+/* fn(opaque) is called before each line is made (periodic, flushes, the
+ * last one), without the registry's lock: it may look up and count, to
+ * bring counters kept elsewhere up to date. NULL: none. */
+void metrics_set_refresh(struct metrics *m, void (*fn)(void *opaque), void *opaque);
+
 /* Opens path (a file, appended to, or a named pipe) and flushes to it every
  * interval_s seconds from a thread of its own, and on metrics_flush_now.
  * Firecracker refuses a second initialisation; so does this (-EEXIST).

@@ -515,6 +515,35 @@ static struct vm_config *wait_for_start(struct control *c, int *signo)
 	return cfg;
 }
 
+/* Without an API socket (no popek-api), popek itself applies the
+ * configuration file's "logger" section and writes its "metrics" lines:
+ * the VMM's counters, every METRICS_FLUSH_INTERVAL_S and at exit. */
+static int file_sections_without_api(struct control *c, const struct vm_config *cfg, char *err,
+				     size_t errlen)
+{
+	int ret;
+
+	if (cfg->logger.set && op_configure_logger(c, &cfg->logger, err, errlen))
+		return -1;
+	if (!cfg->metrics.set || !cfg->metrics.metrics_path)
+		return 0;
+	c->registry = metrics_create();
+	c->counters = vm_metrics_create(c->registry);
+	if (!c->registry || !c->counters) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	metrics_set_refresh(c->registry, refresh_metrics, c);
+	ret = metrics_start(c->registry, cfg->metrics.metrics_path, METRICS_FLUSH_INTERVAL_S);
+	if (ret) {
+		/* Firecracker's wording, as PUT /metrics. */
+		snprintf(err, errlen, "Cannot initialize the metrics system: %s: %s",
+			 cfg->metrics.metrics_path, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
 int vmm_serve(const struct run_options *o)
 {
 	struct control c = { .state = VM_STATE_NOT_STARTED, .start_fd = -1 };
@@ -562,6 +591,10 @@ int vmm_serve(const struct run_options *o)
 			goto out;
 		}
 	}
+	if (have_file && !api && file_sections_without_api(&c, &file_cfg, err, sizeof(err))) {
+		pr_err("--config-file %s: %s", o->config_file, err);
+		goto out;
+	}
 	if (have_file) {
 		/* Firecracker boots at once when given a configuration file. */
 		status = boot_config(&c, &file_cfg, o);
@@ -594,9 +627,10 @@ out:
 	/* popek-api asks for the counters once more as it stops. */
 	if (api)
 		api_rpc_stop(api);
-	vm_metrics_destroy(c.counters);
+	/* The registry first: its last line may refresh from the counters. */
 	if (c.registry)
 		metrics_destroy(c.registry);
+	vm_metrics_destroy(c.counters);
 	vm_config_free(&file_cfg);
 	if (c.start_fd >= 0)
 		close(c.start_fd);

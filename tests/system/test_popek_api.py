@@ -151,6 +151,29 @@ def test_config_file_without_api(popek, kvm, guest_dir, tmp_path):
     assert "popek-guest: done" in p.stdout
 
 
+def test_config_file_logger_and_metrics_without_api(popek, kvm, guest_dir, tmp_path):
+    """Without an API socket popek itself writes the log file and the
+    metrics lines the configuration file asks for."""
+    cfg, log, m = tmp_path / "vm.json", tmp_path / "popek.log", tmp_path / "metrics.json"
+    base = {"boot-source": boot_source(guest_dir, "quiet"),
+            "machine-config": {"vcpu_count": 2, "mem_size_mib": 128}}
+    cfg.write_text(json.dumps({**base, "logger": {"log_path": str(log), "level": "Info"},
+                               "metrics": {"metrics_path": str(m)}}))
+    p = subprocess.run([str(popek), "run", "--config-file", str(cfg)], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    assert "] VM stopped: " in log.read_text()
+    lines = metrics_lines(m)
+    assert lines and total(lines, "vcpu", "exits") > 0, lines
+    assert total(lines, "vcpu", "exits") == total(lines, "vcpu0", "exits") + \
+        total(lines, "vcpu1", "exits")
+    cfg.write_text(json.dumps({**base, "metrics": {"metrics_path": str(tmp_path / "no" / "m")}}))
+    p = subprocess.run([str(popek), "run", "--config-file", str(cfg)], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2 and "Cannot initialize the metrics system" in p.stderr, p.stderr
+    assert "popek-guest" not in p.stdout
+
+
 def test_config_file_errors(popek, tmp_path):
     cfg = tmp_path / "vm.json"
     cfg.write_text('{"boot-source": {"kernel_image_path": "/k", "bogus": 1}}')
