@@ -10,6 +10,22 @@ import harness
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def _partial(outdir, commands, lines=25):
+    """What each command of a failed batch left: its status, or that it
+    did not finish, and the tails of its output."""
+    report = []
+    for name in commands:
+        def tail(suffix):
+            f = outdir / f"{name}.{suffix}" if outdir else None
+            if not f or not f.exists():
+                return "(none)"
+            return "\n".join(f.read_text(errors="replace").splitlines()[-lines:])
+        rc = outdir / f"{name}.rc" if outdir else None
+        status = rc.read_text().strip() if rc and rc.exists() else "did not finish"
+        report.append(f"--- {name}: {status}\n[stdout]\n{tail('out')}\n[stderr]\n{tail('err')}")
+    return "\n".join(report)
+
+
 def run_batch(commands, timeout=900, memory_mb=8192):
     """commands: {name: argv}. Returns {name: (status, stdout, stderr)} and
     where it ran ("direct" or "nested")."""
@@ -35,7 +51,7 @@ def run_batch(commands, timeout=900, memory_mb=8192):
                     keep_paths=sorted(keep))
     if r.returncode != 0:
         raise AssertionError(f"nested batch failed with status {r.returncode}:\n"
-                             f"{r.stdout}\n{r.stderr}")
+                             f"{r.stdout}\n{r.stderr}\n{_partial(r.outdir, commands)}")
     results = {}
     for name in commands:
         rc = r.outdir / f"{name}.rc"
