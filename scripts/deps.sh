@@ -7,8 +7,9 @@ POPEK_BUILD_PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libcmo
 # AMD-V, a Debian kernel for L1, busybox for its initramfs).
 POPEK_TEST_PACKAGES="python3-pytest qemu-system-x86 linux-image-amd64 busybox-static cpio kmod
 	util-linux procps acpica-tools linux-image-cloud-amd64 lz4"
-# Benchmarks: callgrind counts instructions per exit.
-POPEK_BENCH_PACKAGES="valgrind qemu-system-x86"
+# Benchmarks: callgrind counts instructions per exit; fio and iperf3 go
+# into the guest of bench/virtio-io (with their libraries).
+POPEK_BENCH_PACKAGES="valgrind qemu-system-x86 fio iperf3"
 
 install_missing() {
 	local missing=() p
