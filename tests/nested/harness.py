@@ -42,8 +42,12 @@ import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "guests"))
+import popek_guests  # noqa: E402  (the ELF check; build-initramfs's helpers)
+
 REPO_ROOT = HERE.parent.parent
 BUILDER = HERE / "build-initramfs"
+GUEST_LIB = REPO_ROOT / "tests" / "guests" / "popek_guests.py"   # BUILDER's helpers
 PROBE_SOURCE = HERE / "kvm-probe.c"
 
 TIMEOUT_STATUS = 124     # run() result / CLI exit status on timeout
@@ -233,28 +237,9 @@ def _usable_kernels():
 
 def _busybox_path():
     for p in ("/bin/busybox", "/usr/bin/busybox"):
-        if os.path.exists(p) and _is_static_elf(p):
+        if popek_guests.is_static_elf(p):
             return p
     return None
-
-
-def _is_static_elf(path):
-    try:
-        with open(path, "rb") as f:
-            hdr = f.read(64)
-            if hdr[:4] != b"\x7fELF" or hdr[4] != 2:
-                return False
-            phoff = int.from_bytes(hdr[32:40], "little")
-            phentsize = int.from_bytes(hdr[54:56], "little")
-            phnum = int.from_bytes(hdr[56:58], "little")
-            f.seek(phoff)
-            for _ in range(phnum):
-                ph = f.read(phentsize)
-                if int.from_bytes(ph[0:4], "little") == 3:  # PT_INTERP
-                    return False
-        return True
-    except OSError:
-        return False
 
 
 def _missing_packages():
@@ -327,6 +312,7 @@ def ensure_ready():
 
     h = hashlib.sha256()
     h.update(BUILDER.read_bytes())
+    h.update(GUEST_LIB.read_bytes())
     for p in (vmlinuz, pathlib.Path("/lib/modules/%s/modules.dep" % ver),
               pathlib.Path(busybox)):
         st = p.stat()
