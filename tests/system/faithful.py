@@ -2,6 +2,7 @@
 /dev/kvm when it does (harness.host_kvm_is_faithful()), else inside the
 nested harness's L1 VM. One L1 boot serves the whole batch."""
 import pathlib
+import re
 import shlex
 import subprocess
 
@@ -61,3 +62,18 @@ def run_batch(commands, timeout=900, memory_mb=8192):
                          (r.outdir / f"{name}.err").read_text(errors="replace"))
     r.cleanup()
     return results, "nested"
+
+
+def describe(result, lines=40):
+    """A failed command of a batch, for an assertion message: its status,
+    the end of its stderr and the last lines of the console."""
+    status, out, err = result
+    tail = "\n".join(out.splitlines()[-lines:])
+    return (f"status {status}\n--- stderr\n{err.strip()[-3000:]}\n"
+            f"--- console (last {lines} lines)\n{tail}")
+
+
+def field(out, name):
+    """The value of the last NAME=value line of the console, or None."""
+    found = re.findall(r"^%s=(.*?)\r?$" % re.escape(name), out, re.M)
+    return found[-1].strip() if found else None

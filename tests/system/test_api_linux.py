@@ -9,7 +9,8 @@ import sys
 import pytest
 
 import faithful
-from test_virtio_linux import GUESTS, PY, describe, field, guests  # noqa: F401
+from faithful import describe, field
+from test_virtio_linux import GUESTS, PY, guests  # noqa: F401
 
 pytestmark = pytest.mark.nested
 

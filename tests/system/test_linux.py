@@ -14,6 +14,7 @@ import sys
 import pytest
 
 import faithful
+from faithful import describe
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GUESTS = ROOT / "tests" / "guests"
@@ -81,13 +82,6 @@ def batch(popek, guests):
     results, where = faithful.run_batch(commands, timeout=total, memory_mb=8192)
     print(f"ran on the {where} path")
     return results
-
-
-def describe(result, lines=30):
-    status, out, err = result
-    tail = "\n".join(out.splitlines()[-lines:])
-    return (f"status {status}\n--- popek stderr\n{err.strip()}\n"
-            f"--- console (last {lines} lines)\n{tail}")
 
 
 def rejected_option(result, option):

@@ -18,6 +18,7 @@ import sys
 import pytest
 
 import faithful
+from faithful import describe, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GUESTS = ROOT / "tests" / "guests"
@@ -160,19 +161,6 @@ def batch(popek, guests, images):
     results, where = faithful.run_batch(commands, timeout=total, memory_mb=8192)
     print(f"ran on the {where} path")
     return results
-
-
-def describe(result, lines=40):
-    status, out, err = result
-    tail = "\n".join(out.splitlines()[-lines:])
-    return (f"status {status}\n--- stderr\n{err.strip()[-3000:]}\n"
-            f"--- console (last {lines} lines)\n{tail}")
-
-
-def field(out, name):
-    """The value of the last NAME=value line of the console."""
-    found = re.findall(r"^%s=(.*?)\r?$" % re.escape(name), out, re.M)
-    return found[-1].strip() if found else None
 
 
 def expect_script_ok(result, what):
