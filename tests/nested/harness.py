@@ -482,7 +482,9 @@ def run(cmd, timeout=None, memory_mb=None, cpus=None, cwd=None, env=None,
                    "readonly=on,multidevs=remap",
         "-virtfs", "local,path=%s,mount_tag=out,security_model=none,"
                    "multidevs=remap" % str(out).replace(",", ",,"),
-        "-append", "console=ttyS0 panic=-1 quiet loglevel=3",
+        # loglevel=5: warnings reach the console, so an L1 soft lockup
+        # comes with its backtrace (printed at KERN_WARNING).
+        "-append", "console=ttyS0 panic=-1 quiet loglevel=5",
     ]
 
     followers = [_Follower(meta / "stdout", stdout_sink),
