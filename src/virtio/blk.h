@@ -118,8 +118,10 @@ struct virtio_blk_stats {
 	unsigned long long read_bytes, write_bytes;
 	unsigned long long ioerr, unsupp;     /* requests completed with these */
 	unsigned long long bounced;           /* cache=none requests through a bounce buffer */
+	unsigned long long throttled;         /* requests a rate limiter made wait */
 };
 
+struct rate_limit_params;
 struct virtio_blk;
 struct virtio_worker;
 
@@ -137,6 +139,15 @@ const struct virtio_device_ops *virtio_blk_ops(const struct virtio_blk *blk);
  * vCPUs run. 0, or -errno with err set. */
 int virtio_blk_attach(struct virtio_blk *blk, struct virtio_dev *dev, struct virtio_worker *worker,
 		      char *err, size_t errlen);
+
+/* Rate limits (NULL: none) for the requests the device starts from now
+ * on (rate_limiter.h); at creation or at run time (PATCH /drives). New
+ * limits start with full buckets; the same ones again change nothing. */
+void virtio_blk_set_rate_limit(struct virtio_blk *blk, const struct rate_limit_params *p);
+
+/* The limiter's timerfd is readable (tests without a worker): the queue is
+ * kicked for another try. */
+void virtio_blk_limiter_ready(struct virtio_blk *blk);
 
 /* Reaps the disk's completions and pushes the finished requests to the
  * used ring; takes the device lock. The worker calls it. */

@@ -35,6 +35,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "virtio/rate_limiter.h"
+
 /* A path as the kernel takes it (PATH_MAX). */
 #define DISK_PATH_MAX       4096
 /* virtio 1.2 §5.2.6: the device ID string, NUL-padded, up to 20 bytes
@@ -50,6 +52,7 @@ struct disk_spec {
 	bool readonly;                      /* ro */
 	bool direct;                        /* cache=none: O_DIRECT */
 	char serial[DISK_SERIAL_MAX + 1];   /* serial=ID; "" when not given */
+	struct rate_limit_params limit;     /* the API's rate_limiter; zero: none */
 };
 
 struct disk {

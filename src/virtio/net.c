@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/worker.h"
 
 #define F(bit) (1ULL << (bit))
@@ -64,6 +65,7 @@ struct virtio_net {
 	uint8_t *rx_buf;           /* the frame read from the tap */
 	size_t rx_len;             /* its length, vnet header included */
 	bool rx_pending;           /* rx_buf holds a frame not yet delivered */
+	bool rx_unpaid;            /* ... that the receive limiter made wait */
 	struct rx_used rx_used[VIRTQ_MAX_SIZE];
 	struct virtq_req *req, *req_first;
 	uint8_t *tx_buf;           /* to linearise chains of more than IOV_MAX */
@@ -71,6 +73,8 @@ struct virtio_net {
 	struct log_ratelimit warn;
 
 	struct virtio_net_stats stats;     /* atomics */
+	/* Consumed under the device lock; timerfds watched by the worker. */
+	struct rate_limiter rx_limiter, tx_limiter;
 };
 
 /* --- --net parsing --- */
@@ -235,15 +239,6 @@ static void tap_gone(struct virtio_net *net, const char *why)
 
 /* --- receive --- */
 
-/* Gives back the last n chains virtq_pop() returned, as QEMU's
- * virtqueue_unpop: the device used none of them, and the driver may not
- * change an available entry before it is used (§2.7.13), so popping them
- * again later finds the same chains, checked again. */
-static void rx_unpop(struct virtq *vq, unsigned n)
-{
-	vq->last_avail_idx -= (uint16_t)n;
-}
-
 /* Adds n used elements and publishes them with one used->idx store
  * (§2.7.8, the layout and ordering virtq_push uses): the driver must see
  * every buffer of a merged packet once it sees the first (§5.1.6.4.1:
@@ -379,7 +374,7 @@ static enum rx_result rx_deliver(struct virtio_net *net, struct virtio_dev *d, s
 		if (r < 0)
 			return RX_BROKEN;
 		if (r == 0) {
-			rx_unpop(vq, n);
+			virtq_unpop(vq, n);
 			/* The whole ring cannot hold it: waiting would
 			 * wait forever. */
 			if (n == vq->size) {
@@ -394,7 +389,7 @@ static enum rx_result rx_deliver(struct virtio_net *net, struct virtio_dev *d, s
 			/* Without MRG_RXBUF a packet takes one buffer
 			 * (§5.1.6.3.2); the buffer stays for a smaller
 			 * frame, as in QEMU. */
-			rx_unpop(vq, 1);
+			virtq_unpop(vq, 1);
 			rx_drop_pending(net, "receive buffer too small and no VIRTIO_NET_F_MRG_RXBUF",
 					req->write_len);
 			return RX_DONE;
@@ -452,6 +447,17 @@ static void net_rx(struct virtio_net *net, struct virtio_dev *d)
 			budget--;
 			if (r == READ_DROPPED)
 				continue;
+			net->rx_unpaid = true;
+		}
+		/* Charged once the frame's size is known (Firecracker's
+		 * order); a frame that must wait stays in rx_buf and the tap
+		 * unwatched until the limiter's timer. */
+		if (net->rx_unpaid) {
+			if (!rate_limiter_consume(&net->rx_limiter, net->rx_len - VIRTIO_NET_HDR_LEN)) {
+				tap_listen(net, false);
+				goto out;
+			}
+			net->rx_unpaid = false;
 		}
 		res = rx_deliver(net, d, vq);
 		if (res == RX_WAIT) {
@@ -620,6 +626,14 @@ static void net_tx(struct virtio_net *net, struct virtio_dev *d)
 	 * the receive side gets the worker too. */
 	budget = vq->size;
 	while (virtq_pop(vq, net->req) > 0) {
+		uint64_t frame = net->req->read_len > VIRTIO_NET_HDR_LEN ?
+				 net->req->read_len - VIRTIO_NET_HDR_LEN : 0;
+
+		if (!rate_limiter_consume(&net->tx_limiter, frame)) {
+			/* Back in the ring until the limiter's timer. */
+			virtq_unpop(vq, 1);
+			break;
+		}
 		tx_one(net, net->req);
 		/* Nothing is written to a transmit buffer: used len 0. */
 		virtq_push(vq, net->req, 0);
@@ -718,6 +732,7 @@ static int net_activate(struct virtio_dev *d)
 	}
 	net->features = d->features;
 	net->rx_pending = false;
+	net->rx_unpaid = false;
 	pr_debug("virtio-net: features %#llx, tap offloads %#x",
 		 (unsigned long long)d->features, tun);
 	tap_listen(net, true);
@@ -733,6 +748,7 @@ static void net_reset(struct virtio_dev *d)
 	/* A frame read under the old features may not suit the next
 	 * driver. */
 	net->rx_pending = false;
+	net->rx_unpaid = false;
 	net->features = 0;
 	ret = tap_set_offload(&net->tap, 0);
 	if (ret)
@@ -786,6 +802,12 @@ struct virtio_net *virtio_net_create_tap(const struct net_spec *spec, const stru
 	net->warn = (struct log_ratelimit){ .prefix = "virtio-net", .interval_s = WARN_INTERVAL };
 	net->tap = *tap;
 	net->poll_fd = -1;
+	/* First: destroy closes what timer_fd names (-1: nothing). */
+	net->rx_limiter.timer_fd = net->tx_limiter.timer_fd = -1;
+	if (rate_limiter_init(&net->rx_limiter) || rate_limiter_init(&net->tx_limiter)) {
+		snprintf(err, errlen, "virtio-net: rate limiter timer: %s", strerror(errno));
+		goto fail;
+	}
 	net->ops = net_ops_template;
 	net->ops.features = offered_features(tap->offloads);
 	memcpy(net->config.mac, spec->mac, sizeof(net->config.mac));
@@ -837,11 +859,33 @@ void virtio_net_destroy(struct virtio_net *net)
 	if (net->poll_fd >= 0)
 		close(net->poll_fd);
 	tap_close(&net->tap);
+	rate_limiter_destroy(&net->rx_limiter);
+	rate_limiter_destroy(&net->tx_limiter);
 	free(net->rx_buf);
 	free(net->tx_buf);
 	free(net->req);
 	free(net->req_first);
 	free(net);
+}
+
+/* The limiters' timers (worker handlers; the API thread after an
+ * update). Receive: the tap's handler, which delivers the waiting frame
+ * and watches the tap again. Transmit: the queue, through its kick. */
+static void rx_limiter_ready(void *opaque)
+{
+	struct virtio_net *net = opaque;
+
+	rate_limiter_timer_fired(&net->rx_limiter);
+	virtio_net_tap_event(net);
+}
+
+static void tx_limiter_ready(void *opaque)
+{
+	struct virtio_net *net = opaque;
+
+	rate_limiter_timer_fired(&net->tx_limiter);
+	if (net->dev)
+		virtio_dev_kick(net->dev, VIRTIO_NET_TXQ);
 }
 
 const struct virtio_device_ops *virtio_net_ops(struct virtio_net *net)
@@ -858,9 +902,26 @@ int virtio_net_attach(struct virtio_net *net, struct virtio_dev *d, struct virti
 	if (!w)
 		return 0;
 	ret = virtio_worker_watch(w, net->poll_fd, virtio_net_tap_event, net);
+	if (!ret)
+		ret = virtio_worker_watch(w, rate_limiter_fd(&net->rx_limiter), rx_limiter_ready, net);
+	if (!ret)
+		ret = virtio_worker_watch(w, rate_limiter_fd(&net->tx_limiter), tx_limiter_ready, net);
 	if (ret)
 		snprintf(err, errlen, "virtio-net: watching tap %s: %s", net->tap.name, strerror(-ret));
 	return ret;
+}
+
+void virtio_net_set_rate_limits(struct virtio_net *net, const struct rate_limit_params *rx,
+				const struct rate_limit_params *tx)
+{
+	bool rx_changed = rate_limiter_update(&net->rx_limiter, rx);
+	bool tx_changed = rate_limiter_update(&net->tx_limiter, tx);
+
+	/* A frame or queue waiting for the old limits goes now. */
+	if (rx_changed)
+		rx_limiter_ready(net);
+	if (tx_changed)
+		tx_limiter_ready(net);
 }
 
 int virtio_net_poll_fd(struct virtio_net *net)
@@ -875,6 +936,8 @@ void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out)
 
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	out->rx_throttled = rate_limiter_throttled(&net->rx_limiter);
+	out->tx_throttled = rate_limiter_throttled(&net->tx_limiter);
 }
 
 const uint8_t *virtio_net_mac(struct virtio_net *net)

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "virtio/rate_limiter.h"
 #include "virtio/tap.h"
 #include "virtio/virtio.h"
 
@@ -113,6 +114,7 @@ struct net_spec {
 	char tap[IFNAMSIZ];
 	uint8_t mac[6];
 	bool mac_given;            /* false: mac is the generated default */
+	struct rate_limit_params rx_limit, tx_limit;  /* the API's; zero: none */
 };
 
 /* Parses the --net argument. Without mac=, mac is a locally administered
@@ -132,6 +134,7 @@ struct virtio_net_stats {
 	uint64_t rx_dropped;             /* frames the guest could not take */
 	uint64_t rx_errors;              /* tap reads that failed */
 	uint64_t rx_wakeups;             /* tap readiness events handled */
+	uint64_t rx_throttled, tx_throttled;  /* frames a rate limiter made wait */
 };
 
 struct virtio_net;
@@ -159,6 +162,13 @@ int virtio_net_attach(struct virtio_net *net, struct virtio_dev *d, struct virti
  * them). */
 void virtio_net_tap_event(void *opaque);
 int virtio_net_poll_fd(struct virtio_net *net);
+
+/* Rate limits (NULL: none) for received and transmitted frames
+ * (rate_limiter.h), at creation or at run time (PATCH
+ * /network-interfaces); new limits start with full buckets, the same ones
+ * again change nothing. Not from a device callback (takes the lock). */
+void virtio_net_set_rate_limits(struct virtio_net *net, const struct rate_limit_params *rx,
+				const struct rate_limit_params *tx);
 
 void virtio_net_get_stats(struct virtio_net *net, struct virtio_net_stats *out);
 const uint8_t *virtio_net_mac(struct virtio_net *net);

@@ -133,6 +133,17 @@ int virtq_enable(struct virtq *q, const struct guest_memory *mem, uint64_t featu
  * Pop until it returns 0 to be sure of being kicked again. */
 int virtq_pop(struct virtq *q, struct virtq_req *req);
 
+/* Gives back the last n chains virtq_pop() returned, as QEMU's
+ * virtqueue_unpop: the device used none of them (no buffers for a whole
+ * frame, a rate limiter said wait), and the driver may not change an
+ * available entry before it is used (§2.7.13), so popping them again
+ * later finds the same chains, checked again. No notification is asked
+ * for: the caller comes back by itself (new buffers, a timer). */
+static inline void virtq_unpop(struct virtq *q, unsigned n)
+{
+	q->last_avail_idx -= (uint16_t)n;
+}
+
 /* Puts the chain back in the used ring with the number of bytes written
  * to its writable buffers (clamped to req->write_len), then publishes
  * used->idx with release semantics (§2.7.8, §2.7.13.3). */

@@ -1,11 +1,13 @@
 #include "virtio/rng.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "util/log.h"
+#include "virtio/worker.h"
 
 static ssize_t fill_getrandom(void *buf, size_t len)
 {
@@ -18,14 +20,48 @@ struct virtio_rng *virtio_rng_create(void)
 {
 	struct virtio_rng *rng = calloc(1, sizeof(*rng));
 
-	if (rng)
-		rng->fill = fill_getrandom;
+	if (!rng)
+		return NULL;
+	if (rate_limiter_init(&rng->limiter)) {
+		free(rng);
+		return NULL;
+	}
+	rng->fill = fill_getrandom;
 	return rng;
 }
 
 void virtio_rng_destroy(struct virtio_rng *rng)
 {
+	if (!rng)
+		return;
+	rate_limiter_destroy(&rng->limiter);
 	free(rng);
+}
+
+void virtio_rng_limiter_ready(struct virtio_rng *rng)
+{
+	rate_limiter_timer_fired(&rng->limiter);
+	if (rng->dev)
+		virtio_dev_kick(rng->dev, 0);
+}
+
+static void limiter_ready(void *opaque)
+{
+	virtio_rng_limiter_ready(opaque);
+}
+
+int virtio_rng_attach(struct virtio_rng *rng, struct virtio_dev *dev, struct virtio_worker *worker,
+		      char *err, size_t errlen)
+{
+	int ret;
+
+	rng->dev = dev;
+	if (!worker)
+		return 0;
+	ret = virtio_worker_watch(worker, rate_limiter_fd(&rng->limiter), limiter_ready, rng);
+	if (ret)
+		snprintf(err, errlen, "virtio-rng: worker: %s", strerror(-ret));
+	return ret;
 }
 
 /* Fills up to VIRTIO_RNG_MAX_REQUEST bytes of the writable buffers; returns
@@ -79,6 +115,14 @@ static void rng_queue_ready(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	while (virtq_pop(vq, req) > 0) {
+		uint64_t want = req->write_len < VIRTIO_RNG_MAX_REQUEST ? req->write_len :
+					VIRTIO_RNG_MAX_REQUEST;
+
+		if (!rate_limiter_consume(&rng->limiter, want)) {
+			/* Back in the ring until the limiter's timer. */
+			virtq_unpop(vq, 1);
+			break;
+		}
 		/* §5.4.6: the driver MUST NOT place device-readable buffers;
 		 * readable parts are ignored, and a request with no writable
 		 * buffer is returned with length 0 rather than failing the

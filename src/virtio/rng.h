@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "virtio/rate_limiter.h"
 #include "virtio/virtio.h"
 
 /* Bytes one request gets at most: a guest asking for more is served this
@@ -27,11 +28,23 @@ struct virtio_rng {
 	ssize_t (*fill)(void *buf, size_t len);
 	/* Statistics: the worker adds, anyone reads (relaxed atomics). */
 	_Atomic uint64_t requests, bytes, fails;   /* fails: getrandom() errors */
+	/* Firecracker's entropy rate_limiter: bytes are what a request
+	 * asks for (up to VIRTIO_RNG_MAX_REQUEST). */
+	struct rate_limiter limiter;
+	struct virtio_dev *dev;
 };
+
+struct virtio_worker;
 
 extern const struct virtio_device_ops virtio_rng_ops;
 
 struct virtio_rng *virtio_rng_create(void);
+/* Ties the device to its virtio_dev and has worker watch the limiter's
+ * timer (worker NULL: tests call virtio_rng_limiter_ready). 0 or -errno
+ * with err set. */
+int virtio_rng_attach(struct virtio_rng *rng, struct virtio_dev *dev, struct virtio_worker *worker,
+		      char *err, size_t errlen);
+void virtio_rng_limiter_ready(struct virtio_rng *rng);
 void virtio_rng_destroy(struct virtio_rng *rng);
 
 #endif

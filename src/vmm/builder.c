@@ -256,8 +256,11 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 		}
 		m->rng_pci = virtio_pci_create(&m->vm, &m->pci, &m->routing, &virtio_rng_ops,
 					       m->rng, err, errlen);
-		if (!m->rng_pci)
+		if (!m->rng_pci ||
+		    virtio_rng_attach(m->rng, virtio_pci_dev(m->rng_pci), m->rng_pci->worker, err,
+				      errlen))
 			return -EINVAL;
+		rate_limiter_update(&m->rng->limiter, &o->rng_limit);
 	}
 	for (unsigned i = 0; i < o->ndisks; i++) {
 		struct disk *disk = m->disks[i];
@@ -267,6 +270,7 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 		m->blk[i] = virtio_blk_create(disk, err, errlen);
 		if (!m->blk[i])
 			return -EINVAL;
+		virtio_blk_set_rate_limit(m->blk[i], &o->disks[i].limit);
 		m->ndisks = i + 1;
 		m->blk_pci[i] = virtio_pci_create(&m->vm, &m->pci, &m->routing,
 						  virtio_blk_ops(m->blk[i]), m->blk[i], err, errlen);
@@ -278,6 +282,7 @@ static int attach_pci(struct machine *m, const struct run_options *o, char *err,
 	for (unsigned i = 0; i < o->nnets; i++) {
 		m->net[i] = m->nets_opened[i];
 		m->nets_opened[i] = NULL;
+		virtio_net_set_rate_limits(m->net[i], &o->nets[i].rx_limit, &o->nets[i].tx_limit);
 		m->nnets = i + 1;
 		m->net_pci[i] = virtio_pci_create(&m->vm, &m->pci, &m->routing,
 						  virtio_net_ops(m->net[i]), m->net[i], err, errlen);

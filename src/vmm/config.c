@@ -314,7 +314,7 @@ static const struct field limiter_fields[] = {
 	{ NULL, 0, false },
 };
 
-static int parse_bucket(const json_t *obj, const char *what, struct token_bucket *tb, char *err,
+static int parse_bucket(const json_t *obj, const char *what, struct token_bucket_config *tb, char *err,
 			size_t errlen)
 {
 	int ret = check_fields(obj, what, bucket_fields, err, errlen);
@@ -332,7 +332,7 @@ static int parse_bucket(const json_t *obj, const char *what, struct token_bucket
 
 /* A RateLimiter member of obj (absent or null: unset). */
 static int parse_limiter(const json_t *obj, const char *name, const char *what,
-			 struct rate_limiter *rl, char *err, size_t errlen)
+			 struct rate_limiter_config *rl, char *err, size_t errlen)
 {
 	json_t *v = member(obj, name), *b;
 	char ctx[160];
@@ -658,7 +658,7 @@ static int apply_drive_put(struct vm_config *cfg, const json_t *body, const char
 static int apply_drive_patch(struct vm_config *cfg, const json_t *body, const char *path_id,
 			     const char *what, char *err, size_t errlen)
 {
-	struct rate_limiter rl;
+	struct rate_limiter_config rl;
 	char *path = NULL;
 	const char *id;
 	int ret, idx;
@@ -832,7 +832,7 @@ static int apply_net_put(struct vm_config *cfg, const json_t *body, const char *
 static int apply_net_patch(struct vm_config *cfg, const json_t *body, const char *path_id,
 			   const char *what, char *err, size_t errlen)
 {
-	struct rate_limiter rx, tx;
+	struct rate_limiter_config rx, tx;
 	const char *id;
 	int ret, idx;
 
@@ -1019,7 +1019,7 @@ static const struct field entropy_fields[] = {
 static int apply_entropy(struct vm_config *cfg, const json_t *body, const char *what, char *err,
 			 size_t errlen)
 {
-	struct rate_limiter rl;
+	struct rate_limiter_config rl;
 	int ret;
 
 	ret = check_fields(body, what, entropy_fields, err, errlen);
@@ -1267,7 +1267,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-static json_t *bucket_json(const struct token_bucket *tb)
+static json_t *bucket_json(const struct token_bucket_config *tb)
 {
 	if (!tb->set)
 		return json_null();
@@ -1276,7 +1276,7 @@ static json_t *bucket_json(const struct token_bucket *tb)
 			 (json_int_t)tb->refill_time);
 }
 
-static json_t *limiter_json(const struct rate_limiter *rl)
+static json_t *limiter_json(const struct rate_limiter_config *rl)
 {
 	if (!rl->set)
 		return json_null();

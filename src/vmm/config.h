@@ -29,7 +29,7 @@
 #define VM_CONFIG_DEFAULT_MEM_MIB 128
 
 /* A token bucket (swagger: TokenBucket): size and refill_time required. */
-struct token_bucket {
+struct token_bucket_config {
 	bool set;
 	uint64_t size;              /* tokens (bytes or operations) */
 	uint64_t one_time_burst;    /* initial extra tokens, 0 when absent */
@@ -38,9 +38,9 @@ struct token_bucket {
 
 /* Stored and reported back; popek's devices do not enforce them yet
  * (docs/api.md). */
-struct rate_limiter {
+struct rate_limiter_config {
 	bool set;
-	struct token_bucket bandwidth, ops;
+	struct token_bucket_config bandwidth, ops;
 };
 
 struct boot_source_config {
@@ -71,7 +71,7 @@ struct drive_config {
 	char *partuuid;             /* NULL: none */
 	enum cache_type cache_type;
 	enum io_engine io_engine;
-	struct rate_limiter rate_limiter;
+	struct rate_limiter_config rate_limiter;
 };
 
 struct net_config {
@@ -80,7 +80,7 @@ struct net_config {
 	bool has_guest_mac;
 	uint8_t guest_mac[6];
 	uint16_t mtu;               /* 0: not advertised (VIRTIO_NET_F_MTU off) */
-	struct rate_limiter rx_rate_limiter, tx_rate_limiter;
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 };
 
 struct balloon_config {
@@ -112,7 +112,7 @@ struct metrics_config {
 
 struct entropy_config {
 	bool set;
-	struct rate_limiter rate_limiter;
+	struct rate_limiter_config rate_limiter;
 };
 
 struct vm_config {

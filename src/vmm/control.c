@@ -18,10 +18,27 @@
 #include "devices/i8042.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "api/metrics.h"
 #include "vmm/builder.h"
 #include "vmm/vm.h"
 #include "vmm/vm_metrics.h"
+
+/* A configuration's rate_limiter as the devices take it: an absent
+ * limiter or bucket limits nothing. */
+static struct rate_limit_params limit_params(const struct rate_limiter_config *c)
+{
+	struct rate_limit_params p = { 0 };
+
+	if (c->set && c->bandwidth.set)
+		p.bandwidth = (struct token_bucket_params){ c->bandwidth.size,
+							    c->bandwidth.one_time_burst,
+							    c->bandwidth.refill_time };
+	if (c->set && c->ops.set)
+		p.ops = (struct token_bucket_params){ c->ops.size, c->ops.one_time_burst,
+						      c->ops.refill_time };
+	return p;
+}
 
 int run_options_from_config(const struct vm_config *cfg, const struct run_options *base,
 			    struct run_options *out, char *err, size_t errlen)
@@ -62,6 +79,7 @@ int run_options_from_config(const struct vm_config *cfg, const struct run_option
 		/* The drive id doubles as the serial the guest sees (GET_ID),
 		 * so /dev/disk/by-id names it, as Firecracker does. */
 		snprintf(s->serial, sizeof(s->serial), "%.*s", (int)(sizeof(s->serial) - 1), d->id);
+		s->limit = limit_params(&d->rate_limiter);
 		out->ndisks++;
 	}
 	out->nnets = 0;
@@ -82,8 +100,11 @@ int run_options_from_config(const struct vm_config *cfg, const struct run_option
 			memcpy(out->nets[i].mac, n->guest_mac, 6);
 			out->nets[i].mac_given = true;
 		}
+		out->nets[i].rx_limit = limit_params(&n->rx_rate_limiter);
+		out->nets[i].tx_limit = limit_params(&n->tx_rate_limiter);
 		out->nnets++;
 	}
+	out->rng_limit = limit_params(&cfg->entropy.rate_limiter);
 	out->balloon = cfg->balloon.set;
 	out->balloon_target = (uint64_t)cfg->balloon.amount_mib << 20;
 	out->balloon_stats_interval = cfg->balloon.stats_polling_interval_s;
@@ -355,21 +376,24 @@ static int op_ctrl_alt_del(void *opaque, char *err, size_t errlen)
 	return ret;
 }
 
-/* PATCH /drives/{id} after start: a new backing file (or the same one,
- * resized on the host) for the running virtio-blk device, which tells the
- * guest its new capacity. Rate limiters are not enforced (docs/api.md). */
+/* PATCH /drives/{id} after start: d is the drive's configuration with
+ * the patch applied. Its rate limiter goes to the running virtio-blk
+ * device (unchanged limits keep their buckets' state); its backing file
+ * is re-opened (a new file, or the same one resized on the host), and the
+ * guest told its new capacity. */
 static int op_update_drive(void *opaque, const struct drive_config *d, char *err, size_t errlen)
 {
 	struct control *c = opaque;
 	int ret = -ENODEV;
 
-	if (d && d->rate_limiter.set)
-		pr_warn("drive %s: rate limiters are accepted but not enforced", d->id);
 	if (!d || !d->path_on_host)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; i < c->running.nblk && i < OPTIONS_MAX_DISKS; i++) {
 		if (c->names.drive[i] && !strcmp(c->names.drive[i], d->id)) {
+			struct rate_limit_params limit = limit_params(&d->rate_limiter);
+
+			virtio_blk_set_rate_limit(c->running.blk[i], &limit);
 			ret = virtio_blk_replace_disk(c->running.blk[i], d->path_on_host, err,
 						      errlen);
 			break;
@@ -383,19 +407,31 @@ static int op_update_drive(void *opaque, const struct drive_config *d, char *err
 	return ret;
 }
 
-/* PATCH /network-interfaces/{id} after start: Firecracker's body holds
- * only rate limiters, which popek's devices do not enforce yet; the
- * routes keep them in the configuration (GET /vm/config). */
+/* PATCH /network-interfaces/{id} after start: n is the interface's
+ * configuration with the patch applied (Firecracker's body holds only
+ * rate limiters); they go to the running virtio-net device. */
 static int op_update_net(void *opaque, const struct net_config *n, char *err, size_t errlen)
 {
-	(void)opaque;
-	if (!n) {
-		snprintf(err, errlen, "Invalid network interface ID");
-		return -ENODEV;
+	struct control *c = opaque;
+	int ret = -ENODEV;
+
+	if (n) {
+		pthread_mutex_lock(&c->lock);
+		for (unsigned i = 0; i < c->running.nnet && i < OPTIONS_MAX_NETS; i++) {
+			if (c->names.iface[i] && !strcmp(c->names.iface[i], n->id)) {
+				struct rate_limit_params rx = limit_params(&n->rx_rate_limiter);
+				struct rate_limit_params tx = limit_params(&n->tx_rate_limiter);
+
+				virtio_net_set_rate_limits(c->running.net[i], &rx, &tx);
+				ret = 0;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&c->lock);
 	}
-	if (n->rx_rate_limiter.set || n->tx_rate_limiter.set)
-		pr_warn("network interface %s: rate limiters are accepted but not enforced", n->id);
-	return 0;
+	if (ret)
+		snprintf(err, errlen, "Invalid network interface ID");
+	return ret;
 }
 
 /* PUT /logger, and a configuration file's "logger" section. */

@@ -31,6 +31,7 @@ struct run_options {
 	const char *cmdline;      /* NULL: empty */
 	enum on_reboot on_reboot;
 	bool rng;                 /* virtio-rng (default on) */
+	struct rate_limit_params rng_limit;  /* the API's entropy rate_limiter; zero: none */
 	const char *api_socket;   /* --api-sock: serve Firecracker's API there */
 	const char *config_file;  /* --config-file: Firecracker's JSON configuration */
 	unsigned ndisks;          /* --disk, repeatable: checked, opened later */

@@ -464,7 +464,7 @@ static void test_ops(void **state)
 	d.path_on_host = "/images/new.ext4";
 	d.is_root_device = true;
 	d.rate_limiter.set = true;
-	d.rate_limiter.bandwidth = (struct token_bucket){ .set = true, .size = 1000,
+	d.rate_limiter.bandwidth = (struct token_bucket_config){ .set = true, .size = 1000,
 							  .refill_time = 100 };
 	assert_int_equal(b.ops->update_drive(b.cli, &d, err, sizeof(err)), 0);
 	assert_string_equal(b.fake.drive_id, "rootfs");
