@@ -655,6 +655,20 @@ static int apply_drive_put(struct vm_config *cfg, const json_t *body, const char
 	return 0;
 }
 
+/* A PATCH's rate limiter over the one in force: a bucket it names
+ * replaces that bucket (size 0 turns it off), a bucket it omits stays, as
+ * Firecracker's RateLimiterUpdate does. */
+static void patch_limiter(struct rate_limiter_config *dst, const struct rate_limiter_config *p)
+{
+	if (!p->set)
+		return;
+	dst->set = true;
+	if (p->bandwidth.set)
+		dst->bandwidth = p->bandwidth;
+	if (p->ops.set)
+		dst->ops = p->ops;
+}
+
 static int apply_drive_patch(struct vm_config *cfg, const json_t *body, const char *path_id,
 			     const char *what, char *err, size_t errlen)
 {
@@ -682,8 +696,7 @@ static int apply_drive_patch(struct vm_config *cfg, const json_t *body, const ch
 		free(cfg->drives[idx].path_on_host);
 		cfg->drives[idx].path_on_host = path;
 	}
-	if (rl.set)
-		cfg->drives[idx].rate_limiter = rl;
+	patch_limiter(&cfg->drives[idx].rate_limiter, &rl);
 	return 0;
 }
 
@@ -851,10 +864,8 @@ static int apply_net_patch(struct vm_config *cfg, const json_t *body, const char
 		ret = parse_limiter(body, "tx_rate_limiter", what, &tx, err, errlen);
 	if (ret)
 		return ret;
-	if (rx.set)
-		cfg->ifaces[idx].rx_rate_limiter = rx;
-	if (tx.set)
-		cfg->ifaces[idx].tx_rate_limiter = tx;
+	patch_limiter(&cfg->ifaces[idx].rx_rate_limiter, &rx);
+	patch_limiter(&cfg->ifaces[idx].tx_rate_limiter, &tx);
 	return 0;
 }
 

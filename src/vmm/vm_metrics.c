@@ -154,7 +154,7 @@ static const struct field blk_fields[] = {
 	BLK("write_zeroes_count", write_zeroes), BLK("get_id_count", get_ids),
 	BLK("read_bytes", read_bytes),     BLK("write_bytes", write_bytes),
 	BLK("io_errors", ioerr),           BLK("unsupported_count", unsupp),
-	BLK("bounced_count", bounced),
+	BLK("bounced_count", bounced),     BLK("rate_limiter_throttled_events", throttled),
 };
 _Static_assert(sizeof(((struct virtio_blk_stats *)0)->reads) == sizeof(uint64_t),
 	       "blk statistics are read as 64-bit");
@@ -167,6 +167,7 @@ static const struct field net_fields[] = {
 	NET("rx_packets_count", rx_packets), NET("rx_bytes_count", rx_bytes),
 	NET("rx_dropped", rx_dropped),       NET("tap_read_fails", rx_errors),
 	NET("rx_tap_event_count", rx_wakeups),
+	NET("rx_rate_limiter_throttled", rx_throttled), NET("tx_rate_limiter_throttled", tx_throttled),
 };
 
 #define BALLOON(n, f) { n, offsetof(struct balloon_counters, f) }
@@ -237,6 +238,8 @@ void vm_metrics_update(struct vm_metrics *vmm, const struct vmm_handles *h,
 		      atomic_load_explicit(&h->rng->bytes, memory_order_relaxed));
 		count(vmm, "entropy", "host_rng_fails",
 		      atomic_load_explicit(&h->rng->fails, memory_order_relaxed));
+		count(vmm, "entropy", "entropy_rate_limiter_throttled",
+		      rate_limiter_throttled(&h->rng->limiter));
 	}
 	if (h->balloon) {
 		struct balloon_counters bc;

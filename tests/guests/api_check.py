@@ -17,8 +17,9 @@ PATCH /vm Paused for 25 s (no TICK may follow), Resumed (TICKs again, and
 no soft-lockup report: KVM_KVMCLOCK_CTRL), PATCH
 /drives/rootfs to an 8 MiB image (the guest must see the new size), PUT
 /actions FlushMetrics, PUT /actions SendCtrlAltDel (Linux restarts: popek
-exits 0). Phase "file": the same VM from `popek run --config-file`, whose
-guest prints vda's sha256 and powers off.
+exits 0). Phase "file": the same VM from `popek run --config-file`, its drive
+rate-limited to 1 MiB/s (bandwidth bucket); the guest prints vda's sha256,
+how long reading it took (/proc/uptime before and after) and powers off.
 
 Prints KEY=value lines on stdout (API-*, FILE-*; see the test,
 tests/system/test_api_linux.py), then popek's stderr, the log file, the
@@ -57,9 +58,15 @@ while true; do
 done
 """ % READY
 FILE_SCRIPT = """
+t0=$(cut -d' ' -f1 /proc/uptime)
 echo "VDA-SHA=$(sha256sum /dev/vda | cut -d' ' -f1)"
+t1=$(cut -d' ' -f1 /proc/uptime)
+echo "VDA-READ=$t0 $t1"
 echo "CPUS=$(grep -c ^processor /proc/cpuinfo)"
 """
+# The file phase's drive: 1 MiB per second, so reading its 4 MiB takes
+# at least 3 s (a full bucket, then 3 MiB of refill).
+FILE_DRIVE_LIMIT = {"bandwidth": {"size": MiB, "refill_time": 1000}}
 
 
 def image_bytes(size, tag):
@@ -211,12 +218,14 @@ def api_phase(args, work, deadline):
 def file_phase(args, work, deadline):
     disk = work / "rootfs.img"
     cfg = work / "vm.json"
+    metrics = work / "file-metrics.json"
     cfg.write_text(json.dumps({
         "boot-source": {"kernel_image_path": args.kernel, "initrd_path": args.initrd,
                         "boot_args": popek_guests.script_cmdline(FILE_SCRIPT)},
         "drives": [{"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": False,
-                    "is_read_only": True}],
+                    "is_read_only": True, "rate_limiter": FILE_DRIVE_LIMIT}],
         "machine-config": {"vcpu_count": 2, "mem_size_mib": 512},
+        "metrics": {"metrics_path": str(metrics)},
     }))
     p = subprocess.Popen([args.popek, "run", "--config-file", str(cfg)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -235,8 +244,13 @@ def file_phase(args, work, deadline):
     say("FILE-SCRIPT-STATUS", popek_guests.script_status(stdout))
     say("FILE-SECONDS", "%.1f" % (time.monotonic() - t0))
     for line in stdout.splitlines():
-        if line.startswith(("VDA-SHA=", "CPUS=")):
+        if line.startswith(("VDA-SHA=", "CPUS=", "VDA-READ=")):
             print("FILE-GUEST-" + line)
+    lines = [json.loads(l) for l in metrics.read_text().splitlines()] if metrics.exists() else []
+    say("FILE-METRIC-block_rootfs.rate_limiter_throttled_events",
+        sum(l.get("block_rootfs", {}).get("rate_limiter_throttled_events", 0) for l in lines))
+    say("FILE-METRIC-block_rootfs.read_bytes",
+        sum(l.get("block_rootfs", {}).get("read_bytes", 0) for l in lines))
     print("--- file popek stderr\n%s" % stderr.strip()[-3000:])
     print("--- file console\n%s" % stdout[-3000:])
     return True

@@ -297,6 +297,16 @@ static void test_drives(void **state)
 					       "{\"ops\": {\"size\": 5, \"refill_time\": 1, "
 					       "\"one_time_burst\": 7}}}"), 0);
 	assert_int_equal(vm_config_find_drive(&cfg, "d5")->rate_limiter.ops.one_time_burst, 7);
+	/* A bucket the PATCH names replaces that one; the other stays. */
+	assert_int_equal(patch(&cfg, "drives", "d5", "{\"drive_id\": \"d5\", \"rate_limiter\": "
+					       "{\"bandwidth\": {\"size\": 4096, \"refill_time\": 10}}}"), 0);
+	assert_int_equal(vm_config_find_drive(&cfg, "d5")->rate_limiter.bandwidth.size, 4096);
+	assert_true(vm_config_find_drive(&cfg, "d5")->rate_limiter.ops.set);
+	assert_int_equal(vm_config_find_drive(&cfg, "d5")->rate_limiter.ops.size, 5);
+	assert_int_equal(patch(&cfg, "drives", "d5", "{\"drive_id\": \"d5\", \"rate_limiter\": "
+					       "{\"ops\": {\"size\": 0, \"refill_time\": 0}}}"), 0);
+	assert_int_equal(vm_config_find_drive(&cfg, "d5")->rate_limiter.ops.size, 0);
+	assert_int_equal(vm_config_find_drive(&cfg, "d5")->rate_limiter.bandwidth.size, 4096);
 	expect_fail(patch(&cfg, "drives", "d5", "{\"drive_id\": \"d5\", \"is_read_only\": true}"),
 		    CONFIG_EPARSE, "unknown field \"is_read_only\" in drives");
 	expect_fail(patch(&cfg, "drives", "zz", "{\"drive_id\": \"zz\"}"), CONFIG_EVALUE,
