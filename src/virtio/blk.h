@@ -118,7 +118,7 @@ struct virtio_blk_stats {
 	unsigned long long read_bytes, write_bytes;
 	unsigned long long ioerr, unsupp;     /* requests completed with these */
 	unsigned long long bounced;           /* cache=none requests through a bounce buffer */
-	unsigned long long throttled;         /* requests a rate limiter made wait */
+	unsigned long long throttled;         /* times the rate limiter made the queue wait */
 };
 
 struct rate_limit_params;

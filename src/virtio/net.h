@@ -134,7 +134,7 @@ struct virtio_net_stats {
 	uint64_t rx_dropped;             /* frames the guest could not take */
 	uint64_t rx_errors;              /* tap reads that failed */
 	uint64_t rx_wakeups;             /* tap readiness events handled */
-	uint64_t rx_throttled, tx_throttled;  /* frames a rate limiter made wait */
+	uint64_t rx_throttled, tx_throttled;  /* times a rate limiter made the queue wait */
 };
 
 struct virtio_net;

@@ -47,7 +47,7 @@ struct rate_limiter {
 	int timer_fd;               /* readable when a blocked limiter may go on */
 	bool limited;               /* a bucket limits (atomic: read unlocked) */
 	bool blocked;
-	uint64_t throttled;         /* requests that had to wait (relaxed atomic) */
+	uint64_t throttled;         /* waits: refusals that armed the timer (relaxed atomic) */
 };
 
 /* Unlimited until rate_limiter_update(). 0 or -errno (the timerfd). */

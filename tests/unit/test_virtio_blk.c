@@ -23,6 +23,7 @@
 
 #include "virtio/blk.h"
 #include "virtio/disk.h"
+#include "virtio/rate_limiter.h"
 #include "virtio/virtio.h"
 #include "virtio/worker.h"
 #include "vmm/memory.h"
@@ -1348,6 +1349,222 @@ static void test_replace_worker(void **state)
 	assert_int_equal(virtio_blk_stats(f->blk).writes, n);
 }
 
+/* --- rate limits (virtio_blk_set_rate_limit) --- */
+
+/* One pass of the queue, then the disk's completions until nothing is in
+ * flight. Kicks are not followed: what the limiter's timer would bring
+ * comes through virtio_blk_limiter_ready(). */
+static void settle(struct fx *f)
+{
+	struct pollfd p = { .fd = disk_event_fd(f->disk), .events = POLLIN };
+	double end = now() + 10;
+
+	virtio_dev_process_queue(&f->dev, 0);
+	while (virtio_blk_inflight(f->blk)) {
+		if (now() > end)
+			fail_msg("%u requests still in flight", virtio_blk_inflight(f->blk));
+		if (poll(&p, 1, 100) == 1)
+			virtio_blk_complete(f->blk);
+	}
+}
+
+/* Chains the device took off the available ring (and did not give back). */
+static uint16_t consumed(struct fx *f)
+{
+	return virtio_dev_queue(&f->dev, 0)->last_avail_idx;
+}
+
+static void test_rate_limit_ops(void **state)
+{
+	struct fx *f = *state;
+	const struct rate_limit_params p = { .ops = { .size = 3, .refill_time_ms = 100 } };
+	const unsigned n = 8;
+
+	virtio_blk_set_rate_limit(f->blk, &p);
+	for (unsigned i = 0; i < n; i++) {
+		memset(host(f, DATA + 0x1000ULL * i, 4096), 0, 4096);
+		req(f, i, VIRTIO_BLK_T_IN, 8ULL * i + 1, DATA + 0x1000ULL * i, 4096);
+	}
+	/* A full bucket of 3: those go, the 4th waits, still available. */
+	settle(f);
+	assert_int_equal(used_idx(f), 3);
+	assert_int_equal(consumed(f), 3);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 1);
+	/* Waiting is not failing: no status written, no error counted. */
+	for (unsigned i = 3; i < n; i++)
+		assert_int_equal(status(f, i), 0xff);
+	assert_int_equal(virtio_blk_stats(f->blk).ioerr, 0);
+	/* Another pass before the timer changes nothing, and counts no
+	 * second wait. */
+	settle(f);
+	assert_int_equal(used_idx(f), 3);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 1);
+
+	/* The bucket is full again after refill_time: 3 more. */
+	usleep(150 * 1000);
+	virtio_blk_limiter_ready(f->blk);
+	assert_true(kick_pending(f));
+	settle(f);
+	assert_int_equal(used_idx(f), 6);
+	assert_int_equal(consumed(f), 6);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 2);
+	usleep(150 * 1000);
+	virtio_blk_limiter_ready(f->blk);
+	run(f, (uint16_t)n);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 2);
+
+	/* Every one served once, with its data (in the order the disk
+	 * completed them). */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned seen = 0;
+
+		for (unsigned j = 0; j < n; j++)
+			seen += used(f, j).id == 3 * i;
+		assert_int_equal(seen, 1);
+		assert_int_equal(used(f, i).len, 4096 + 1);
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		expect_guest(f, DATA + 0x1000ULL * i, (8ULL * i + 1) * 512, 4096, false);
+	}
+	assert_int_equal(virtio_blk_stats(f->blk).reads, n);
+}
+
+static void test_rate_limit_bandwidth(void **state)
+{
+	struct fx *f = *state;
+	const struct rate_limit_params p = { .bandwidth = { .size = 8192, .refill_time_ms = 100 } };
+	double t0, waited;
+
+	virtio_blk_set_rate_limit(f->blk, &p);
+	/* 4096 of the 8192 bytes; 16384, more than the bucket holds, needs
+	 * it full: it waits. */
+	req(f, 0, VIRTIO_BLK_T_IN, 0, DATA, 4096);
+	req(f, 1, VIRTIO_BLK_T_IN, 64, DATA + 0x10000, 16384);
+	settle(f);
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(consumed(f), 1);
+	assert_int_equal(status(f, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(status(f, 1), 0xff);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 1);
+	settle(f);
+	assert_int_equal(used_idx(f), 1);
+
+	/* Full again (50 ms): it goes whole, leaving the bucket 8192 in
+	 * debt... */
+	usleep(150 * 1000);
+	virtio_blk_limiter_ready(f->blk);
+	t0 = now();
+	run(f, 2);
+	assert_int_equal(status(f, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(used(f, 1).len, 16384 + 1);
+	expect_guest(f, DATA + 0x10000, 64 * 512, 16384, false);
+
+	/* ... so a 4096-byte write waits 150 ms (12288 bytes' worth),
+	 * however often the device retries. */
+	memset(host(f, DATA + 0x20000, 4096), 0x5c, 4096);
+	req(f, 2, VIRTIO_BLK_T_OUT, 200, DATA + 0x20000, 4096);
+	settle(f);
+	assert_int_equal(used_idx(f), 2);
+	assert_int_equal(status(f, 2), 0xff);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 2);
+	while (used_idx(f) != 3) {
+		if (now() > t0 + 5)
+			fail_msg("the write was not served in 5 s");
+		usleep(10 * 1000);
+		virtio_blk_limiter_ready(f->blk);
+		settle(f);
+	}
+	waited = now() - t0;
+	if (waited < 0.14)
+		fail_msg("the write went after %.3f s: the debt was not paid", waited);
+	assert_int_equal(status(f, 2), VIRTIO_BLK_S_OK);
+	{
+		uint8_t b[4096];
+
+		file_read(f, 200 * 512, b, sizeof(b));
+		for (int i = 0; i < 4096; i++)
+			assert_int_equal(b[i], 0x5c);
+	}
+	assert_int_equal(virtio_blk_stats(f->blk).read_bytes, 4096 + 16384);
+	assert_int_equal(virtio_blk_stats(f->blk).write_bytes, 4096);
+	assert_int_equal(virtio_blk_stats(f->blk).ioerr, 0);
+}
+
+static void test_rate_limit_removed(void **state)
+{
+	struct fx *f = *state;
+	/* One request a minute: nothing more comes by itself in a test. */
+	const struct rate_limit_params p = { .ops = { .size = 1, .refill_time_ms = 60000 } };
+
+	virtio_blk_set_rate_limit(f->blk, &p);
+	for (unsigned i = 0; i < 4; i++)
+		req(f, i, VIRTIO_BLK_T_IN, 8ULL * i, DATA + 0x1000ULL * i, 4096);
+	settle(f);
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 1);
+	/* The same limits again change nothing, release nothing. */
+	virtio_blk_set_rate_limit(f->blk, &p);
+	assert_false(kick_pending(f));
+	settle(f);
+	assert_int_equal(used_idx(f), 1);
+
+	/* No limits: the queue is kicked and the waiting ones go at once. */
+	virtio_blk_set_rate_limit(f->blk, NULL);
+	assert_true(kick_pending(f));
+	run(f, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		expect_guest(f, DATA + 0x1000ULL * i, 8ULL * i * 512, 4096, false);
+	}
+	assert_int_equal(virtio_blk_stats(f->blk).throttled, 1);
+}
+
+/* The worker watches the limiter's timer: throttled requests finish by
+ * themselves, no sooner than the rate allows. */
+static void test_rate_limit_worker(void **state)
+{
+	struct fx *f = *state;
+	const struct rate_limit_params p = { .ops = { .size = 2, .refill_time_ms = 50 } };
+	const unsigned n = 10;
+	char err[256];
+	double t0, took;
+
+	f->worker = virtio_worker_create("test-blk", err, sizeof(err));
+	assert_non_null(f->worker);
+	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
+	assert_int_equal(virtio_blk_attach(f->blk, &f->dev, f->worker, err, sizeof(err)), 0);
+	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+	virtio_blk_set_rate_limit(f->blk, &p);
+
+	for (unsigned i = 0; i < n; i++) {
+		memset(host(f, DATA + 4096ULL * i, 4096), (int)(i + 1), 4096);
+		put_hdr(f, i, VIRTIO_BLK_T_OUT, 8ULL * i);
+		chain_indirect(f, i, (struct seg[]){ { HDR(i), 16, false },
+						     { DATA + 4096ULL * i, 4096, false },
+						     { STATUS(i), 1, true } }, 3);
+	}
+	t0 = now();
+	virtio_dev_kick(&f->dev, 0);
+	while (__atomic_load_n((uint16_t *)host(f, USED + 2, 2), __ATOMIC_ACQUIRE) != n) {
+		if (now() > t0 + 10)
+			fail_msg("worker: %u of %u requests done", used_idx(f), n);
+		usleep(1000);
+	}
+	/* 2 at once, then one per 25 ms: 8 waited for, 200 ms. */
+	took = now() - t0;
+	if (took < 0.19)
+		fail_msg("%u requests in %.3f s: faster than 2 per 50 ms", n, took);
+	assert_true(virtio_blk_stats(f->blk).throttled >= 1);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t b[4096];
+
+		assert_int_equal(status(f, i), VIRTIO_BLK_S_OK);
+		file_read(f, 4096ULL * i, b, sizeof(b));
+		assert_int_equal(b[0], (uint8_t)(i + 1));
+		assert_int_equal(b[4095], (uint8_t)(i + 1));
+	}
+	assert_int_equal(virtio_blk_stats(f->blk).writes, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1379,6 +1596,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replace_ro, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_in_flight, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_worker, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_ops, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_bandwidth, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_removed, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_worker, setup_rw, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,7 @@ struct fx {
 	struct virtio_net *net;
 	struct virtio_dev dev;
 	int peer;                  /* the network's end of the fake tap */
+	struct virtio_worker *worker;  /* NULL, or started by the test */
 	int queue_irqs[2], config_irqs;
 	uint16_t avail_idx[2];
 };
@@ -115,6 +116,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	virtio_worker_destroy(f->worker);
 	virtio_dev_destroy(&f->dev);
 	virtio_net_destroy(f->net);
 	close(f->peer);
@@ -875,6 +877,196 @@ static void test_worker(void **state)
 	virtio_worker_destroy(w);
 }
 
+/* --- rate limits (virtio_net_set_rate_limits) --- */
+
+/* The worker from now on: it watches the limiters' timers (nothing else
+ * releases a waiting limiter; virtio_net has no hook for tests), the tap
+ * and the queues' kicks. */
+static void start_worker(struct fx *f)
+{
+	char err[256];
+
+	f->worker = virtio_worker_create("net-test", err, sizeof(err));
+	assert_non_null(f->worker);
+	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
+	assert_int_equal(virtio_net_attach(f->net, &f->dev, f->worker, err, sizeof(err)), 0);
+	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Transmit frame i: a header, then 100 + i bytes of pattern i. */
+static void tx_frame(struct fx *f, unsigned i)
+{
+	struct virtio_net_hdr h = { 0 };
+	uint64_t gpa = BUF + 0x1000ULL * i;
+
+	assert_int_equal(guest_memory_write(&f->mem, gpa, &h, sizeof(h)), 0);
+	pattern(host(f, gpa + 12, 100 + i), 100 + i, (uint8_t)(16 * i));
+	desc(f, TXQ, i, gpa, 12 + 100 + i, 0, 0);
+	avail(f, TXQ, (uint16_t)i);
+}
+
+static void expect_tx_frame(struct fx *f, unsigned i)
+{
+	uint8_t got[256], want[256];
+
+	assert_int_equal(recv_frame(f, got, sizeof(got)), 12 + 100 + i);
+	pattern(want, 100 + i, (uint8_t)(16 * i));
+	assert_memory_equal(got + 12, want, 100 + i);
+}
+
+static void test_tx_rate_limit(void **state)
+{
+	struct fx *f = *state;
+	const struct rate_limit_params tx = { .ops = { .size = 2, .refill_time_ms = 100 } };
+	uint8_t got[256];
+	double t0, took;
+
+	assert_true(start(f, 0));
+	virtio_net_set_rate_limits(f->net, NULL, &tx);
+	for (unsigned i = 0; i < 5; i++)
+		tx_frame(f, i);
+	t0 = now();
+	virtio_dev_process_queue(&f->dev, TXQ);
+	/* A full bucket of 2: two frames on the tap, the rest wait in the
+	 * ring, not used, not dropped. */
+	assert_int_equal(used_idx(f, TXQ), 2);
+	assert_int_equal(virtio_dev_queue(&f->dev, TXQ)->last_avail_idx, 2);
+	expect_tx_frame(f, 0);
+	expect_tx_frame(f, 1);
+	assert_int_equal(recv_frame(f, got, sizeof(got)), -1);
+	assert_int_equal(stats(f).tx_packets, 2);
+	assert_int_equal(stats(f).tx_throttled, 1);
+	assert_int_equal(stats(f).tx_dropped, 0);
+	/* Another pass before the timer: nothing, and no second wait. */
+	virtio_dev_process_queue(&f->dev, TXQ);
+	assert_int_equal(used_idx(f, TXQ), 2);
+	assert_int_equal(recv_frame(f, got, sizeof(got)), -1);
+	assert_int_equal(stats(f).tx_throttled, 1);
+
+	/* The timer brings the rest, one per 50 ms, in order and whole. */
+	start_worker(f);
+	wait_used(f, TXQ, 5);
+	took = now() - t0;
+	if (took < 0.14)
+		fail_msg("5 frames in %.3f s: faster than 2 per 100 ms", took);
+	for (unsigned i = 2; i < 5; i++)
+		expect_tx_frame(f, i);
+	assert_int_equal(recv_frame(f, got, sizeof(got)), -1);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(used(f, TXQ, i).id, i);
+		assert_int_equal(used(f, TXQ, i).len, 0);
+	}
+	assert_int_equal(stats(f).tx_packets, 5);
+	assert_true(stats(f).tx_throttled >= 2);
+}
+
+static void test_rx_rate_limit(void **state)
+{
+	struct fx *f = *state;
+	const struct rate_limit_params rx = { .ops = { .size = 1, .refill_time_ms = 100 } };
+	struct virtio_net_hdr h = { 0 };
+	int pfd = virtio_net_poll_fd(f->net);
+	double t0, took;
+
+	assert_true(start(f, 0));
+	virtio_net_set_rate_limits(f->net, &rx, NULL);
+	for (unsigned i = 0; i < 4; i++) {
+		memset(host(f, BUF + 0x1000 * i, 1500), 0xee, 1500);
+		desc(f, RXQ, i, BUF + 0x1000 * i, 1500, VIRTQ_DESC_F_WRITE, 0);
+		avail(f, RXQ, (uint16_t)i);
+	}
+	for (unsigned i = 0; i < 3; i++)
+		send_frame(f, &h, 60 + 10 * i, (uint8_t)(3 * i));
+	t0 = now();
+	virtio_net_tap_event(f->net);
+	/* One frame per refill: the second waits in the device, the tap is
+	 * not watched meanwhile (buffers or not), nothing is dropped. */
+	assert_int_equal(used_idx(f, RXQ), 1);
+	assert_int_equal(stats(f).rx_throttled, 1);
+	assert_int_equal(poll_fd(pfd), 0);
+	/* Woken again (a stray event, new buffers): still waits. */
+	virtio_net_tap_event(f->net);
+	virtio_dev_process_queue(&f->dev, RXQ);
+	assert_int_equal(used_idx(f, RXQ), 1);
+	assert_int_equal(stats(f).rx_throttled, 1);
+	assert_int_equal(host(f, BUF + 0x1000, 1500)[0], 0xee);
+
+	/* The timer delivers the others, 100 ms apart. */
+	start_worker(f);
+	wait_used(f, RXQ, 3);
+	took = now() - t0;
+	if (took < 0.19)
+		fail_msg("3 frames in %.3f s: faster than 1 per 100 ms", took);
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t want[100];
+
+		assert_int_equal(used(f, RXQ, i).id, i);
+		assert_int_equal(used(f, RXQ, i).len, 12 + 60 + 10 * i);
+		pattern(want, 60 + 10 * i, (uint8_t)(3 * i));
+		assert_memory_equal(host(f, BUF + 0x1000 * i + 12, 60 + 10 * i), want, 60 + 10 * i);
+	}
+	assert_int_equal(stats(f).rx_packets, 3);
+	assert_int_equal(stats(f).rx_dropped, 0);
+	assert_true(stats(f).rx_throttled >= 2);
+	assert_int_equal(used_idx(f, RXQ), 3);
+}
+
+static void test_rate_limits_removed(void **state)
+{
+	struct fx *f = *state;
+	/* One frame a minute each way: nothing more comes by itself. */
+	const struct rate_limit_params p = { .ops = { .size = 1, .refill_time_ms = 60000 } };
+	struct virtio_net_hdr h = { 0 };
+	int pfd = virtio_net_poll_fd(f->net);
+	uint8_t got[256];
+
+	assert_true(start(f, 0));
+	virtio_net_set_rate_limits(f->net, &p, &p);
+	for (unsigned i = 0; i < 3; i++) {
+		tx_frame(f, i);
+		desc(f, RXQ, i, BUF + 0x10000 + 0x1000 * i, 1500, VIRTQ_DESC_F_WRITE, 0);
+		avail(f, RXQ, (uint16_t)i);
+		send_frame(f, &h, 40 + i, (uint8_t)i);
+	}
+	virtio_dev_process_queue(&f->dev, TXQ);
+	virtio_net_tap_event(f->net);
+	assert_int_equal(used_idx(f, TXQ), 1);
+	assert_int_equal(used_idx(f, RXQ), 1);
+	assert_int_equal(stats(f).tx_throttled, 1);
+	assert_int_equal(stats(f).rx_throttled, 1);
+	/* The same limits again release nothing. */
+	virtio_net_set_rate_limits(f->net, &p, &p);
+	virtio_dev_process_queue(&f->dev, TXQ);
+	assert_int_equal(used_idx(f, TXQ), 1);
+	assert_int_equal(used_idx(f, RXQ), 1);
+
+	/* None: what waited goes at once. Receive runs right there, the
+	 * transmit queue is kicked. */
+	virtio_net_set_rate_limits(f->net, NULL, NULL);
+	assert_int_equal(used_idx(f, RXQ), 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(used(f, RXQ, i).len, 12 + 40 + i);
+	assert_int_equal(poll_fd(virtio_dev_kick_fd(&f->dev, TXQ)), 1);
+	virtio_dev_process_queue(&f->dev, TXQ);
+	assert_int_equal(used_idx(f, TXQ), 3);
+	for (unsigned i = 0; i < 3; i++)
+		expect_tx_frame(f, i);
+	assert_int_equal(recv_frame(f, got, sizeof(got)), -1);
+	/* The tap is empty and watched again. */
+	assert_int_equal(poll_fd(pfd), 0);
+	send_frame(f, &h, 10, 0);
+	assert_int_equal(poll_fd(pfd), 1);
+	assert_int_equal(stats(f).rx_dropped + stats(f).tx_dropped, 0);
+}
+
 /* --- a real tap --- */
 
 static bool can_create_taps(void)
@@ -992,6 +1184,9 @@ int main(void)
 		T(test_rx_headers_follow_features),
 		T(test_inactive_and_gone),
 		T(test_worker),
+		T(test_tx_rate_limit),
+		T(test_rx_rate_limit),
+		T(test_rate_limits_removed),
 		cmocka_unit_test(test_tap_errors),
 		cmocka_unit_test(test_real_tap),
 		cmocka_unit_test(test_tap_without_cap_net_admin),
