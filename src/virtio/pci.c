@@ -270,14 +270,23 @@ const struct bus_ops virtio_pci_bar_ops = { .read = bar_read, .write = bar_write
 
 /* --- ioeventfds --- */
 
+/* The length of the notify ioeventfds. 0 where KVM takes it
+ * (KVM_CAP_IOEVENTFD_ANY_LENGTH, Linux 4.5): any write width signals, and
+ * KVM puts the address on its fast MMIO bus, where Intel's EPT
+ * misconfiguration exit skips the write without decoding it (QEMU's
+ * virtio-pci registers its notify eventfds so too). Else 2: a driver
+ * without VIRTIO_F_NOTIFICATION_DATA writes the 16-bit queue index
+ * (§4.1.5.2); other widths take the exit path, to the same eventfd. */
+static uint32_t ioeventfd_len(int vm_fd)
+{
+	return ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0 ? 0 : 2;
+}
+
 static int ioeventfd(struct virtio_pci *vp, unsigned q, uint64_t base, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.addr = base + (uint64_t)q * VIRTIO_PCI_NOTIFY_MULTIPLIER,
-		/* A driver without VIRTIO_F_NOTIFICATION_DATA writes the
-		 * 16-bit queue index (§4.1.5.2); other widths take the
-		 * exit path and end in the same eventfd. */
-		.len = 2,
+		.len = vp->ioeventfd_len,
 		.fd = virtio_dev_kick_fd(&vp->dev, q),
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
@@ -318,6 +327,7 @@ static void ioeventfds_update(struct virtio_pci *vp)
 	if (!base)
 		return;
 	vp->ioeventfd_base = base;
+	vp->ioeventfd_len = ioeventfd_len(vp->vm_fd);
 	for (unsigned q = 0; q < vp->dev.nqueues; q++) {
 		ret = ioeventfd(vp, q, base, true);
 		if (ret) {

@@ -124,6 +124,7 @@ struct virtio_pci {
 
 	/* ioeventfds, under the bus lock (config writes) or at creation. */
 	uint64_t ioeventfd_base;         /* guest address of the notify region; 0: none */
+	uint32_t ioeventfd_len;          /* as bound: 0 (any width) or 2 */
 	bool ioeventfd[VIRTIO_MAX_QUEUES];
 	int cfg_cap;                     /* config offset of the pci_cfg capability */
 };
