@@ -706,6 +706,11 @@ static void completed(struct virtio_blk *blk, struct blk_slot *s, int res, bool 
 		finish(blk, s, true);
 		*pushed = true;
 		*freed = true;
+		/* Per request, as QEMU: the guest starts on the first while
+		 * the rest are reaped; the event index drops the interrupts
+		 * it did not ask for. */
+		if (blk->dev)
+			virtio_notify_queue(blk->dev, 0);
 	}
 }
 

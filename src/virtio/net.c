@@ -467,6 +467,10 @@ static void net_rx(struct virtio_net *net, struct virtio_dev *d)
 		if (res == RX_BROKEN)
 			return;
 		used = true;
+		/* Per frame, as QEMU's receive path and net_tx: the guest's
+		 * NAPI starts on the first frame while the tap is drained;
+		 * the event index drops the interrupts it did not ask for. */
+		virtio_notify_queue(d, VIRTIO_NET_RXQ);
 	}
 	tap_listen(net, true);
 out:
