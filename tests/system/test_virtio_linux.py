@@ -233,7 +233,10 @@ def test_net_ping(batch):
 
 def test_balloon_returns_memory(batch):
     status, out, err = batch["balloon"]
-    d = f"status {status}\n{out[-6000:]}\n{err[-2000:]}"
+    # The head too: the BALLOON line and popek's stderr come before the
+    # console, whose tail is what a failure usually needs.
+    head = out[:4000] if len(out) > 10000 else ""
+    d = f"status {status}\n{head}\n[...]\n{out[-6000:]}\n{err[-2000:]}"
     m = re.search(r"BALLOON rss-before-kib=(\d+) rss-after-kib=(\d+) target-mib=(\d+) "
                   r"actual-mib=(\S+)", out)
     assert m, d
