@@ -18,9 +18,13 @@ static bool bucket_limits(const struct token_bucket *b)
 static void bucket_reset(struct token_bucket *b, const struct token_bucket_params *p)
 {
 	b->p = *p;
-	/* A bucket larger than INT64_MAX tokens limits nothing real. */
+	/* A bucket larger than INT64_MAX tokens limits nothing real, and a
+	 * refill time past UINT64_MAX ns (584 years; the API takes up to
+	 * 2^63 ms) must not wrap refill_ns() to 0, a division by zero. */
 	if (b->p.size > INT64_MAX)
 		b->p.size = INT64_MAX;
+	if (b->p.refill_time_ms > UINT64_MAX / NS_PER_MS)
+		b->p.refill_time_ms = UINT64_MAX / NS_PER_MS;
 	b->budget = (int64_t)b->p.size;
 	b->burst = p->one_time_burst;
 	b->last_ns = 0;

@@ -186,6 +186,21 @@ static void test_update(void **state)
 		assert_true(rate_limiter_consume(rl, 1 << 30));
 }
 
+static void test_extreme_values(void **state)
+{
+	struct rate_limiter *rl = *state;
+	uint64_t wait;
+
+	/* The API takes any refill_time up to 2^63 ms: 2^58 ms in ns is a
+	 * multiple of 2^64, which must not become a division by zero. */
+	set(rl, 0, 0, 0, 1, 0, 1ULL << 58);
+	assert_true(at(rl, 0, T0, NULL));
+	assert_false(at(rl, 0, T0 + 1000000 * MS, &wait));
+	assert_true(wait > 0);
+	set(rl, UINT64_MAX, UINT64_MAX, UINT64_MAX, 0, 0, 0);
+	assert_true(at(rl, UINT64_MAX, T0, NULL));
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -230,6 +245,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_larger_than_bucket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_both_or_neither, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extreme_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
 	};
 
