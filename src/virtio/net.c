@@ -797,6 +797,7 @@ struct virtio_net *virtio_net_create_tap(const struct net_spec *spec, const stru
 {
 	struct virtio_net *net = calloc(1, sizeof(*net));
 	struct epoll_event ev = { .events = 0 };
+	int ret;
 
 	if (!net) {
 		snprintf(err, errlen, "virtio-net: out of memory");
@@ -808,8 +809,11 @@ struct virtio_net *virtio_net_create_tap(const struct net_spec *spec, const stru
 	net->poll_fd = -1;
 	/* First: destroy closes what timer_fd names (-1: nothing). */
 	net->rx_limiter.timer_fd = net->tx_limiter.timer_fd = -1;
-	if (rate_limiter_init(&net->rx_limiter) || rate_limiter_init(&net->tx_limiter)) {
-		snprintf(err, errlen, "virtio-net: rate limiter timer: %s", strerror(errno));
+	ret = rate_limiter_init(&net->rx_limiter);
+	if (!ret)
+		ret = rate_limiter_init(&net->tx_limiter);
+	if (ret) {
+		snprintf(err, errlen, "virtio-net: rate limiter timer: %s", strerror(-ret));
 		goto fail;
 	}
 	net->ops = net_ops_template;
