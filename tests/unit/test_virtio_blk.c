@@ -959,17 +959,25 @@ static void test_direct_bounce(void **state)
 		assert_int_equal(check[i], 0x42);
 }
 
-static void test_worker(void **state)
+/* The device on a real worker thread, as popek runs it (kicks, completions
+ * and the limiter's timer all go through it). */
+static void start_worker(struct fx *f)
 {
-	struct fx *f = *state;
 	char err[256];
-	double end;
 
 	f->worker = virtio_worker_create("test-blk", err, sizeof(err));
 	assert_non_null(f->worker);
 	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
 	assert_int_equal(virtio_blk_attach(f->blk, &f->dev, f->worker, err, sizeof(err)), 0);
 	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+}
+
+static void test_worker(void **state)
+{
+	struct fx *f = *state;
+	double end;
+
+	start_worker(f);
 
 	for (unsigned i = 0; i < 150; i++) {
 		memset(host(f, DATA + 4096ULL * i, 4096), (int)i, 4096);
@@ -1302,11 +1310,7 @@ static void test_replace_worker(void **state)
 	int fd2;
 
 	make_image2(f, DISK_BYTES);
-	f->worker = virtio_worker_create("test-blk", err, sizeof(err));
-	assert_non_null(f->worker);
-	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
-	assert_int_equal(virtio_blk_attach(f->blk, &f->dev, f->worker, err, sizeof(err)), 0);
-	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+	start_worker(f);
 
 	for (unsigned i = 0; i < n; i++) {
 		memset(host(f, DATA + 4096ULL * i, 4096), (int)(i + 1), 4096);
@@ -1525,14 +1529,9 @@ static void test_rate_limit_worker(void **state)
 	struct fx *f = *state;
 	const struct rate_limit_params p = { .ops = { .size = 2, .refill_time_ms = 50 } };
 	const unsigned n = 10;
-	char err[256];
 	double t0, took;
 
-	f->worker = virtio_worker_create("test-blk", err, sizeof(err));
-	assert_non_null(f->worker);
-	assert_int_equal(virtio_worker_watch_queues(f->worker, &f->dev), 0);
-	assert_int_equal(virtio_blk_attach(f->blk, &f->dev, f->worker, err, sizeof(err)), 0);
-	assert_int_equal(virtio_worker_start(f->worker, err, sizeof(err)), 0);
+	start_worker(f);
 	virtio_blk_set_rate_limit(f->blk, &p);
 
 	for (unsigned i = 0; i < n; i++) {
